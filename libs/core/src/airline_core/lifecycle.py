@@ -63,8 +63,9 @@ class IdleTracker:
 
     def should_stop(self, caught_up: bool) -> bool:
         """True once caught up and idle long enough (never when disabled)."""
-        if self.idle_seconds <= 0 or not caught_up:
-            if not caught_up:
-                self._last_activity = min(self._last_activity, time.monotonic())
+        if self.idle_seconds <= 0:
+            return False
+        if not caught_up:
+            self._last_activity = time.monotonic()
             return False
         return time.monotonic() - self._last_activity >= self.idle_seconds
