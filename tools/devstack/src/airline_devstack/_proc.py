@@ -66,8 +66,10 @@ class PidFileProcess:
 
     def pid(self) -> int | None:
         """The live pid, or None when the process is gone (or the pid now belongs to another)."""
-        if self._popen is not None and self._popen.poll() is not None:
-            return None
+        if self._popen is not None:
+            # Our own child: trust poll(). (The JVM launcher re-execs itself, leaving
+            # /proc/<pid>/cmdline briefly empty right after spawn.)
+            return self._popen.pid if self._popen.poll() is None else None
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):

@@ -1,0 +1,256 @@
+"""PostgreSQL for the demo and the tests, without Docker.
+
+`ensure_postgres(url)` takes the cheapest route that yields a database reachable at `url`:
+use a server that already accepts the credentials; else provision role and database on a
+server we can reach as superuser; else run a private cluster from the Debian server binaries
+(`.stack/postgres/`). Postgres refuses to run as root, so as root the cluster belongs to the
+`postgres` OS user and every server command goes through `runuser`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import psycopg2
+import structlog
+
+from airline_devstack._proc import port_open
+from airline_devstack.paths import stack_dir
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_DATABASE_URL = "postgresql://airline:airline@localhost:5432/airline_dw"
+_SERVER_OS_USER = "postgres"
+
+
+class PostgresUnavailableError(RuntimeError):
+    """No PostgreSQL server binaries here (Debian: `apt-get install postgresql`)."""
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """The parts of a `postgresql://user:password@host:port/dbname` URL that we act on."""
+
+    user: str
+    password: str
+    host: str
+    port: int
+    dbname: str
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        parts = urlsplit(url)
+        return cls(
+            user=unquote(parts.username or "airline"),
+            password=unquote(parts.password or ""),
+            host=parts.hostname or "localhost",
+            port=parts.port or 5432,
+            dbname=parts.path.lstrip("/") or "airline_dw",
+        )
+
+
+def can_connect(url: str) -> bool:
+    """True when `url` accepts a login right now (wrong password or no server: False)."""
+    try:
+        psycopg2.connect(url, connect_timeout=3).close()
+    except psycopg2.Error:
+        return False
+    return True
+
+
+def bin_dir() -> Path:
+    """The newest `/usr/lib/postgresql/<major>/bin` holding `initdb` and `pg_ctl`."""
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+        key=lambda path: int(Path(path).parent.parent.name),
+    )
+    if not candidates:
+        raise PostgresUnavailableError(
+            "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin "
+            "(install them: apt-get install postgresql)"
+        )
+    return Path(candidates[-1]).parent
+
+
+# psql variables keep the names and password correctly quoted (%I / %L); \gexec runs each
+# generated statement, and an empty result (role/database already there) runs nothing.
+_PROVISION_SQL = r"""
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'password') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'dbname', :'role')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'dbname') \gexec
+"""
+
+
+@dataclass(frozen=True)
+class SuperuserAccess:
+    """How to run psql as superuser: a conninfo, as `os_user` when peer auth needs it."""
+
+    conninfo: str
+    os_user: str | None = None
+
+    def psql(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        psql = shutil.which("psql") or str(bin_dir() / "psql")
+        argv = [psql, "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", self.conninfo, *args]
+        if self.os_user is not None and os.geteuid() == 0:
+            argv = ["runuser", "-u", self.os_user, "--", *argv]
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+
+    def works(self) -> bool:
+        return self.psql("-c", "SELECT 1").returncode == 0
+
+
+def provision(admin: SuperuserAccess, target: DatabaseUrl) -> None:
+    """Create the login role (or reset its password) and its database if missing."""
+    variables = {"role": target.user, "password": target.password, "dbname": target.dbname}
+    args = [arg for key, value in variables.items() for arg in ("-v", f"{key}={value}")]
+    result = admin.psql(*args, stdin=_PROVISION_SQL)
+    if result.returncode != 0:
+        raise RuntimeError(f"provisioning {target.user}/{target.dbname} failed:\n{result.stderr}")
+
+
+class PostgresServer:
+    """A private cluster in `data_dir` listening on 127.0.0.1:`port` only.
+
+    The unix socket lives inside `data_dir` (mode 0700), where local connections are trusted:
+    only the owner (and root) can reach it, so the superuser needs no password. TCP logins
+    use scram-sha-256. State is the data dir itself, so another process can stop it.
+    """
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    @property
+    def admin(self) -> SuperuserAccess:
+        """Superuser over the private unix socket (trusted; root may also enter the 0700 dir)."""
+        return SuperuserAccess(
+            f"host={self.data_dir} port={self.port} user=postgres dbname=postgres"
+        )
+
+    def url(self, user: str, password: str, dbname: str) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}"
+
+    def is_running(self) -> bool:
+        if not (self.data_dir / "PG_VERSION").is_file():
+            return False
+        return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False) == 0
+
+    def start(self) -> None:
+        """initdb on first use, then `pg_ctl start` and wait until it accepts connections."""
+        if self.is_running():
+            return
+        if port_open("127.0.0.1", self.port):
+            raise RuntimeError(f"port {self.port} is already in use by another server")
+        self._prepare_paths()
+        if not (self.data_dir / "PG_VERSION").is_file():
+            self._initdb()
+        self._run(
+            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_path)
+        )
+        log.info("postgres up", port=self.port, data_dir=str(self.data_dir))
+
+    def stop(self) -> None:
+        if self.is_running():
+            self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
+
+    def _prepare_paths(self) -> None:
+        """As root, hand the data dir and log file to the OS user that runs the server."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.touch()
+        if os.geteuid() != 0:
+            return
+        for parent in self.data_dir.parents:
+            if not os.stat(parent).st_mode & 0o001:
+                raise RuntimeError(
+                    f"{parent} is not searchable by the {_SERVER_OS_USER!r} OS user that runs "
+                    "the server; put the data dir under a world-searchable path"
+                )
+        account = pwd.getpwnam(_SERVER_OS_USER)
+        for path in (self.data_dir, self.log_path):
+            os.chown(path, account.pw_uid, account.pw_gid)
+
+    def _initdb(self) -> None:
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        )
+        # Later lines win over initdb's defaults; appending keeps the server user as owner.
+        settings = (
+            f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+            f"unix_socket_directories = '{self.data_dir}'\nfsync = on\n"
+        )
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write(settings)
+
+    def _run(self, tool: str, *args: str, check: bool = True) -> int:
+        argv = [str(bin_dir() / tool), *args]
+        if os.geteuid() == 0:  # postgres refuses to run as root
+            argv = ["runuser", "-u", _SERVER_OS_USER, "--", *argv]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{tool} failed:\n{result.stdout}{result.stderr}")
+        return result.returncode
+
+
+@dataclass(frozen=True)
+class EnsuredPostgres:
+    """What `ensure_postgres` did: `server` is set only when it started a private cluster."""
+
+    url: str
+    how: Literal["existing", "provisioned", "private"]
+    server: PostgresServer | None
+
+
+def _superuser_candidates(target: DatabaseUrl) -> list[SuperuserAccess]:
+    """Ways to reach a running server as superuser without a password: trust over TCP, or
+    peer auth on Debian's socket as the `postgres` OS user (which root can become)."""
+    candidates = [
+        SuperuserAccess(f"host={target.host} port={target.port} user=postgres dbname=postgres")
+    ]
+    socket_dir = "/var/run/postgresql"
+    if Path(socket_dir, f".s.PGSQL.{target.port}").exists():
+        candidates.append(
+            SuperuserAccess(
+                f"host={socket_dir} port={target.port} dbname=postgres", _SERVER_OS_USER
+            )
+        )
+    return candidates
+
+
+def ensure_postgres(database_url: str = DEFAULT_DATABASE_URL) -> EnsuredPostgres:
+    """Make `database_url` connectable, starting `.stack/postgres/` only as a last resort."""
+    if can_connect(database_url):
+        return EnsuredPostgres(database_url, "existing", None)
+    target = DatabaseUrl.parse(database_url)
+    if port_open(target.host, target.port):
+        for admin in _superuser_candidates(target):
+            if admin.works():
+                provision(admin, target)
+                return EnsuredPostgres(database_url, "provisioned", None)
+        raise RuntimeError(
+            f"a server listens on {target.host}:{target.port} but rejects {target.user!r} and "
+            "gives no superuser access; fix its credentials or point DATABASE_URL elsewhere"
+        )
+    server = PostgresServer(stack_dir() / "postgres", target.port)
+    server.start()
+    provision(server.admin, target)
+    return EnsuredPostgres(database_url, "private", server)
