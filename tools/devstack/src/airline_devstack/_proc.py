@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,15 +48,26 @@ class PidFileProcess:
         self._popen: subprocess.Popen[bytes] | None = None
 
     def spawn(
-        self, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        die_with_parent: bool = False,
     ) -> None:
-        """Start argv in its own session (survives our exit and Ctrl-C), output to log_path."""
+        """Start argv in its own session (survives our exit and Ctrl-C), output to log_path.
+
+        `die_with_parent` (for test fixtures): SIGTERM the child when we die, even by SIGKILL,
+        so an aborted pytest run leaves no broker behind. `setpriv --pdeathsig` sets it up
+        without a preexec_fn, which is unsafe in a process with threads (librdkafka's).
+        """
         if self.marker not in " ".join(argv):
             raise ValueError(f"marker {self.marker!r} must appear in the command line")
+        setpriv = shutil.which("setpriv")
+        prefix = [setpriv, "--pdeathsig", "TERM", "--"] if die_with_parent and setpriv else []
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             self._popen = subprocess.Popen(
-                list(argv),
+                [*prefix, *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
+from airline_core.logging import get_logger
 from confluent_kafka.admin import AdminClient
 
 from airline_devstack._proc import PidFileProcess, free_port, port_open
 from airline_devstack.paths import cache_dir, repo_root
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 KAFKA_POM = Path("infra/kafka/pom.xml")
 
@@ -61,8 +61,22 @@ class ExternalKafka:
     cluster_id: str
 
 
+def _any_listener(bootstrap: str) -> bool:
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition("://")[2].rpartition(":")
+        if port.isdigit() and port_open(host.strip("[]"), int(port)):
+            return True
+    return False
+
+
 def probe_cluster_id(bootstrap: str, timeout: float = 3.0) -> str | None:
-    """The cluster id of the broker at `bootstrap`, or None if no broker answers in time."""
+    """The cluster id of the broker at `bootstrap`, or None if no broker answers in time.
+
+    A plain TCP check first makes "nothing listens" instant and keeps librdkafka from
+    logging connection-refused lines while a broker is still starting.
+    """
+    if not _any_listener(bootstrap):
+        return None
     admin = AdminClient(
         {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 2000}
     )
@@ -155,7 +169,8 @@ class KafkaBroker:
     `start()` formats the storage with a fresh random cluster id when `data_dir` is new and
     reuses it otherwise (a restart keeps topics and offsets). Delete `data_dir` to get a new
     incarnation. Another process can stop a broker started elsewhere: build a `KafkaBroker`
-    on the same `data_dir` and call `stop()`.
+    on the same `data_dir` and call `stop()`. `die_with_parent=True` (tests) ends the broker
+    when the starting process dies; `airline-stack up` leaves it False so the broker outlives it.
     """
 
     def __init__(
@@ -164,11 +179,13 @@ class KafkaBroker:
         port: int,
         controller_port: int | None = None,
         heap: str = "512m",
+        die_with_parent: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
+        self.die_with_parent = die_with_parent
         self.config_path = self.data_dir / "server.properties"
         self.log_path = self.data_dir / "broker.log"
         self._process = PidFileProcess(self.data_dir / "broker.pid", marker=str(self.config_path))
@@ -214,6 +231,7 @@ class KafkaBroker:
         self._process.spawn(
             [*jvm, *heap, "-XX:+ExitOnOutOfMemoryError", "kafka.Kafka", str(self.config_path)],
             self.log_path,
+            die_with_parent=self.die_with_parent,
         )
         self._wait_ready(started + timeout)
         log.info(
@@ -251,8 +269,7 @@ class KafkaBroker:
         while time.monotonic() < deadline:
             if not self._process.is_running():
                 raise KafkaStartError(f"Kafka exited during start-up:\n{self._log_tail()}")
-            # Poll the socket first: librdkafka would log every refused connection to stderr.
-            if port_open("127.0.0.1", self.port) and probe_cluster_id(self.bootstrap) == expected:
+            if probe_cluster_id(self.bootstrap) == expected:
                 return
             time.sleep(0.2)
         self.stop()

@@ -29,8 +29,10 @@ def repo_root() -> Path:
 
 
 def stack_dir() -> Path:
-    """State of `airline-stack up` (data dirs, logs, state.json); git-ignored."""
-    return repo_root() / ".stack"
+    """State of `airline-stack up` (data dirs, logs, state.json): `$AIRLINE_STACK_DIR`, else
+    `.stack/` in the repo (git-ignored). The override lets a test run a second stack."""
+    override = os.environ.get("AIRLINE_STACK_DIR")
+    return Path(override).resolve() if override else repo_root() / ".stack"
 
 
 def cache_dir() -> Path:

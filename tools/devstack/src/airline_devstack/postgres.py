@@ -20,12 +20,12 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import psycopg2
-import structlog
+from airline_core.logging import get_logger
 
 from airline_devstack._proc import port_open
 from airline_devstack.paths import stack_dir
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_DATABASE_URL = "postgresql://airline:airline@localhost:5432/airline_dw"
 _SERVER_OS_USER = "postgres"
@@ -236,8 +236,11 @@ def _superuser_candidates(target: DatabaseUrl) -> list[SuperuserAccess]:
     return candidates
 
 
-def ensure_postgres(database_url: str = DEFAULT_DATABASE_URL) -> EnsuredPostgres:
-    """Make `database_url` connectable, starting `.stack/postgres/` only as a last resort."""
+def ensure_postgres(
+    database_url: str = DEFAULT_DATABASE_URL, data_dir: Path | None = None
+) -> EnsuredPostgres:
+    """Make `database_url` connectable, starting a private cluster in `data_dir` (default
+    `.stack/postgres/`) on the URL's port only as a last resort."""
     if can_connect(database_url):
         return EnsuredPostgres(database_url, "existing", None)
     target = DatabaseUrl.parse(database_url)
@@ -250,7 +253,7 @@ def ensure_postgres(database_url: str = DEFAULT_DATABASE_URL) -> EnsuredPostgres
             f"a server listens on {target.host}:{target.port} but rejects {target.user!r} and "
             "gives no superuser access; fix its credentials or point DATABASE_URL elsewhere"
         )
-    server = PostgresServer(stack_dir() / "postgres", target.port)
+    server = PostgresServer(data_dir or stack_dir() / "postgres", target.port)
     server.start()
     provision(server.admin, target)
     return EnsuredPostgres(database_url, "private", server)

@@ -12,11 +12,11 @@ import socket
 import time
 from pathlib import Path
 
-import structlog
+from airline_core.logging import get_logger
 
 from airline_devstack._proc import PidFileProcess, port_open
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class RedisNotInstalledError(RuntimeError):
@@ -27,7 +27,7 @@ def redis_server_bin() -> str | None:
     return shutil.which("redis-server")
 
 
-def _ping(port: int) -> bool:
+def redis_ping(port: int) -> bool:
     with (
         contextlib.suppress(OSError),
         socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock,
@@ -38,10 +38,12 @@ def _ping(port: int) -> bool:
 
 
 class RedisServer:
-    """redis-server on 127.0.0.1:`port`, pid file and log in `data_dir`."""
+    """redis-server on 127.0.0.1:`port`, pid file and log in `data_dir`; `die_with_parent` as
+    in `KafkaBroker` (tests)."""
 
-    def __init__(self, port: int, data_dir: Path) -> None:
+    def __init__(self, port: int, data_dir: Path, die_with_parent: bool = False) -> None:
         self.port = port
+        self.die_with_parent = die_with_parent
         self.data_dir = Path(data_dir).resolve()
         # set-proc-title off keeps our args in /proc/<pid>/cmdline, so the marker stays there.
         self._process = PidFileProcess(self.data_dir / "redis.pid", marker=str(self.data_dir))
@@ -65,11 +67,24 @@ class RedisServer:
         if port_open("127.0.0.1", self.port):
             raise RuntimeError(f"port {self.port} is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.data_dir), "--set-proc-title", "no"]  # fmt: skip
-        self._process.spawn(argv, self.data_dir / "redis.log")
+        argv = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.data_dir),
+            "--set-proc-title",
+            "no",
+        ]
+        self._process.spawn(argv, self.data_dir / "redis.log", die_with_parent=self.die_with_parent)
         deadline = time.monotonic() + timeout
-        while not _ping(self.port):
+        while not redis_ping(self.port):
             if not self.is_running() or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"redis-server did not start; see {self.data_dir}/redis.log")

@@ -15,12 +15,12 @@ import stat
 import time
 from pathlib import Path
 
-import structlog
+from airline_core.logging import get_logger
 
 from airline_devstack._proc import PidFileProcess, port_open
 from airline_devstack.kafka_broker import KafkaStartError, new_cluster_id, probe_cluster_id
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 WARNING = (
     "\n" + "!" * 78 + "\n"
@@ -74,15 +74,22 @@ class TansuBroker:
         self._id_file.write_text(cluster_id)
         listener = f"tcp://127.0.0.1:{self.port}"
         self._process.spawn(
-            [str(tansu_bin()), "broker", "--cluster-id", cluster_id, "--listener-url", listener,
-             "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
+            [
+                str(tansu_bin()),
+                "broker",
+                "--cluster-id",
+                cluster_id,
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             self.data_dir / "tansu.log",
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + timeout
-        while not (
-            port_open("127.0.0.1", self.port)
-            and probe_cluster_id(self.bootstrap, timeout=1.0) == cluster_id
-        ):
+        while probe_cluster_id(self.bootstrap, timeout=1.0) != cluster_id:
             if not self.is_running() or time.monotonic() > deadline:
                 self.stop()
                 raise KafkaStartError(f"tansu did not start; see {self.data_dir}/tansu.log")

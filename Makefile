@@ -1,0 +1,53 @@
+# Two main commands: `make test` (create .venv with uv, run the whole pytest suite on a real Kafka broker + Postgres) and `make demo` (create .venv, run the end-to-end demo).
+#
+# Everything runs from the uv workspace venv at .venv/ (uv sync --all-packages --frozen).
+# `setup` re-syncs only when uv.lock or a pyproject.toml changed (stamp file in .venv/).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+VENV := .venv
+STAMP := $(VENV)/.uv-synced
+UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
+PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml jobs/*/pyproject.toml tools/*/pyproject.toml)
+PYTEST_ARGS ?=
+LINT_PATHS := libs services jobs tools tests
+# tests/*/ have no __init__.py and several conftest.py: explicit package bases + the src dirs
+# on MYPYPATH give every file one unique module name.
+SPACE := $(subst x, ,x)
+MYPYPATH := $(subst $(SPACE),:,$(wildcard libs/*/src services/*/src jobs/*/src tools/*/src))
+
+.PHONY: setup test lint demo up down k8s-check bench
+
+setup: $(STAMP)
+
+$(STAMP): uv.lock $(PYPROJECTS)
+	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || \
+		python3 -m pip install --quiet uv || python3 -m pip install --quiet --user --break-system-packages uv
+	$(UV) sync --all-packages --frozen
+	@touch $@
+
+test: setup
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	MYPYPATH=$(MYPYPATH) $(VENV)/bin/mypy --explicit-package-bases $(LINT_PATHS)
+
+demo: setup
+	$(VENV)/bin/airline-demo
+
+up: setup
+	$(VENV)/bin/airline-stack up
+	$(VENV)/bin/airline-demo --watch
+
+down: setup
+	$(VENV)/bin/airline-stack down
+
+k8s-check: setup
+	$(VENV)/bin/pytest tests/k8s -m k8s $(PYTEST_ARGS)
+
+bench:
+	@echo "bench: not yet implemented" >&2
+	@exit 1

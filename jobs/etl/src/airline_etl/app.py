@@ -1,0 +1,271 @@
+"""The run: lake → validate → staging COPY → upserts → gold → one commit → CURRENT switch.
+
+The thin shell around the functional core (:mod:`lake`, :mod:`transform`, :mod:`tables`):
+it owns the connection, the order of effects and the crash points the kill -9 tests use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import psycopg2.extensions
+from airline_core.crash import crash_point
+from airline_core.logging import get_logger
+
+from airline_etl import gold, lake, metrics, tables, transform, warehouse
+from airline_etl.errors import RejectLimitError
+from airline_etl.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did (printed at the end, pushed as metrics, returned to tests)."""
+
+    status: str = "nothing new"  # "loaded", "nothing new", "rejected"
+    run_id: str | None = None
+    mode: str = "incremental"
+    files: int = 0
+    lines: int = 0
+    events: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    rejects: int = 0
+    staged: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    gold_dir: str | None = None
+    pointer_recovered: str | None = None
+
+    @property
+    def reject_share(self) -> float:
+        """Invalid lines / lines read."""
+        return self.rejects / self.lines if self.lines else 0.0
+
+    @property
+    def total_events(self) -> int:
+        """Distinct new events over all topics."""
+        return sum(self.events.values())
+
+    def render(self) -> str:
+        """A human summary: files, rows per table, rejects, seconds."""
+        out = [f"airline-etl: {self.status}"
+               + (f" (run {self.run_id}, {self.mode})" if self.run_id else "")]
+        out.append(f"  files {self.files}  lines {self.lines}  distinct events "
+                   f"{self.total_events}  duplicates {self.duplicates}  rejects {self.rejects} "
+                   f"({self.reject_share:.2%})")
+        for topic, n in sorted(self.events.items()):
+            out.append(f"    events {topic:<20} {n:>12}")
+        for stage, n in self.staged.items():
+            target = warehouse.TARGETS[stage][0]
+            out.append(f"    rows {target:<26} staged {n:>12}  changed "
+                       f"{self.changed.get(target, 0):>12}")
+        for name in ("dim_flight", "fact_flight_outcome", "dim_date",
+                     "fact_booking.cancellation_time", "fact_promotions.end_time"):
+            if name in self.changed:
+                out.append(f"    rows {name:<53} changed {self.changed[name]:>12}")
+        if self.gold_dir:
+            out.append(f"  gold {self.gold_dir}")
+        if self.pointer_recovered:
+            out.append(f"  gold CURRENT recovered to {self.pointer_recovered}")
+        out.append("  seconds " + "  ".join(f"{k} {v:.2f}" for k, v in self.seconds.items()))
+        return "\n".join(out)
+
+
+class Progress:
+    """One updating line on stderr when it is a terminal; silent otherwise (logs suffice)."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def show(self, text: str) -> None:
+        """Replace the progress line."""
+        if self.enabled:
+            sys.stderr.write("\r\033[K" + text)
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        """End the progress line."""
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def make_run_id(entries: Sequence[lake.LakeEntry], now: datetime) -> str:
+    """``<UTC time>-<hash of the input files>``: sortable, and names what the run read."""
+    digest = hashlib.sha256(
+        "\n".join(f"{e.key} {e.sha256}" for e in sorted(entries, key=lambda e: e.key)).encode())
+    return f"{now:%Y%m%dT%H%M%S%fZ}-{digest.hexdigest()[:8]}"
+
+
+def _recover_pointer(conn: psycopg2.extensions.connection, lake_dir: Path) -> str | None:
+    """A run that died after its commit but before switching CURRENT: finish the switch."""
+    latest = warehouse.latest_run(conn)
+    if latest is None:
+        return None
+    run_id, _ = latest
+    if gold.current_run(lake_dir) != run_id and gold.run_dir(lake_dir, run_id).is_dir():
+        gold.switch(lake_dir, run_id)
+        log.warning("gold CURRENT recovered", run_id=run_id)
+        return run_id
+    return None
+
+
+def _stage_topics(conn: psycopg2.extensions.connection, settings: Settings,
+                  todo: Sequence[lake.LakeEntry], summary: RunSummary,
+                  progress: Progress) -> pl.DataFrame:
+    """Read, validate and COPY every topic in turn (one topic in memory at a time)."""
+    rejects: list[pl.DataFrame] = []
+    topics = sorted({e.topic for e in todo})
+    for i, topic in enumerate(topics, 1):
+        entries = [e for e in todo if e.topic == topic]
+        progress.show(f"[{i}/{len(topics)}] {topic}: reading {len(entries)} files")
+        t0 = time.monotonic()
+        lines = pl.concat([lake.read_entry(settings.lake_dir, e) for e in entries])
+        progress.show(f"[{i}/{len(topics)}] {topic}: validating {lines.height} lines")
+        result = transform.validate(lines, topic)
+        del lines
+        summary.seconds["read+validate"] = summary.seconds.get("read+validate", 0.0) + (
+            time.monotonic() - t0)
+        summary.lines += result.lines
+        summary.duplicates += result.duplicates
+        summary.events[topic] = result.events.height
+        rejects.append(result.rejects)
+        t1 = time.monotonic()
+        progress.show(f"[{i}/{len(topics)}] {topic}: copying {result.events.height} events")
+        for stage, frame in tables.staging_rows(result).items():
+            summary.staged[stage] = summary.staged.get(stage, 0) + warehouse.copy_frame(
+                conn, f"stg_{stage}", frame)
+        summary.seconds["copy"] = summary.seconds.get("copy", 0.0) + time.monotonic() - t1
+        log.info("topic staged", topic=topic, files=len(entries), lines=result.lines,
+                 events=result.events.height, duplicates=result.duplicates,
+                 rejects=result.rejects.height)
+    all_rejects = pl.concat(rejects) if rejects else pl.DataFrame(schema=transform.REJECT_SCHEMA)
+    summary.rejects = all_rejects.height
+    return all_rejects
+
+
+def _files_frame(todo: Sequence[lake.LakeEntry]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"file_key": [e.key for e in todo], "sha256": [e.sha256 for e in todo],
+         "kind": [e.kind for e in todo], "topic": [e.topic for e in todo],
+         "records": [e.records for e in todo]},
+        schema={"file_key": pl.String, "sha256": pl.String, "kind": pl.String,
+                "topic": pl.String, "records": pl.Int64})
+
+
+def _record_rejects_only(conn: psycopg2.extensions.connection, rejects: pl.DataFrame,
+                         run_id: str) -> None:
+    """Over the reject limit nothing is loaded, but the rejects are kept for inspection."""
+    conn.rollback()
+    warehouse.begin_load(conn, full=False)
+    warehouse.create_staging(conn)
+    warehouse.copy_frame(conn, "stg_rejects", rejects)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO etl_rejects (source_file, line_number, topic, reason, raw_line, "
+                    "event_id, run_id) SELECT source_file, line_number, topic, reason, raw_line, "
+                    "event_id, %s FROM stg_rejects ON CONFLICT (source_file, line_number) "
+                    "DO UPDATE SET reason = EXCLUDED.reason, run_id = EXCLUDED.run_id",
+                    (run_id,))
+    conn.commit()
+
+
+def _write_gold(conn: psycopg2.extensions.connection, folder: Path) -> None:
+    """Every gold table, exported from the warehouse inside the run's transaction (so gold is
+    exactly what is about to be committed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for table in warehouse.GOLD_TABLES:
+        frame = warehouse.read_table(conn, table, spool=folder / f".{table}.csv")
+        gold.write_table(folder, table, frame)
+    gold.seal(folder)
+
+
+def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
+    """One ETL run. Raises :class:`RejectLimitError` (exit 3) or another error (exit 1)."""
+    started = now or datetime.now(UTC)
+    clock = time.monotonic()
+    summary = RunSummary(mode="full" if settings.full else "incremental")
+    progress = Progress()
+    conn = warehouse.connect(settings.database_url.reveal())
+    try:
+        warehouse.migrate(conn)
+        loaded = warehouse.begin_load(conn, settings.full)
+        summary.pointer_recovered = _recover_pointer(conn, settings.lake_dir)
+        entries = lake.discover(settings.lake_dir)
+        todo = entries if settings.full else lake.new_entries(entries, loaded)
+        summary.files = len(todo)
+        if not todo and not settings.full:
+            conn.rollback()
+            summary.seconds["total"] = time.monotonic() - clock
+            return summary
+        run_id = make_run_id(todo, started)
+        summary.run_id = run_id
+        log.info("run started", run_id=run_id, mode=summary.mode, files=len(todo))
+        warehouse.create_staging(conn)
+        rejects = _stage_topics(conn, settings, todo, summary, progress)
+        warehouse.copy_frame(conn, "stg_rejects", rejects)
+        warehouse.copy_frame(conn, "stg_files", _files_frame(todo))
+        crash_point("etl.after_copy")
+        if summary.reject_share > settings.max_reject_share:
+            progress.done()
+            _record_rejects_only(conn, rejects, run_id)
+            summary.status = "rejected"
+            summary.seconds["total"] = time.monotonic() - clock
+            raise RejectLimitError(
+                f"{summary.rejects} of {summary.lines} lines invalid "
+                f"({summary.reject_share:.2%} > ETL_MAX_REJECT_SHARE "
+                f"{settings.max_reject_share:.2%}); nothing loaded, rejects recorded in "
+                "etl_rejects")
+        t = time.monotonic()
+        progress.show("upserting")
+        summary.changed = warehouse.apply(conn, run_id)
+        summary.seconds["upsert"] = time.monotonic() - t
+        t = time.monotonic()
+        progress.show("writing gold")
+        folder = gold.run_dir(settings.lake_dir, run_id)
+        _write_gold(conn, folder)
+        summary.gold_dir = str(folder)
+        summary.seconds["gold"] = time.monotonic() - t
+        warehouse.record_run(conn, {
+            "run_id": run_id, "mode": summary.mode, "started_at": started,
+            "files": summary.files, "lines": summary.lines, "events": summary.total_events,
+            "duplicates": summary.duplicates, "rejects": summary.rejects,
+            "gold_dir": str(folder), "table_rows": json.dumps(summary.staged)})
+        crash_point("etl.before_commit")
+        t = time.monotonic()
+        conn.commit()
+        summary.seconds["commit"] = time.monotonic() - t
+        crash_point("etl.after_commit_before_pointer")
+        gold.switch(settings.lake_dir, run_id)
+        gold.prune(settings.lake_dir, warehouse.recent_runs(conn, settings.keep_gold_runs))
+        conn.rollback()  # end the read-only transaction recent_runs opened
+        summary.status = "loaded"
+        summary.seconds["total"] = time.monotonic() - clock
+        progress.done()
+        _observe(summary)
+        return summary
+    except BaseException:
+        progress.done()
+        if not conn.closed:
+            conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def _observe(summary: RunSummary) -> None:
+    """Set the run's gauges (pushed by the CLI when PUSHGATEWAY_URL is set)."""
+    metrics.FILES.set(summary.files)
+    metrics.REJECTS.set(summary.rejects)
+    for topic, n in summary.events.items():
+        metrics.EVENTS.labels(topic=topic).set(n)
+    for stage, n in summary.staged.items():
+        metrics.ROWS.labels(table=warehouse.TARGETS[stage][0]).set(n)

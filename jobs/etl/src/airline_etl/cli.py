@@ -1,0 +1,84 @@
+"""``airline-etl``: load new lake files into gold parquet and the Postgres warehouse.
+
+Exit codes (for a CronJob): 0 loaded or nothing new; 1 failed (database, lake or unexpected
+error; the warehouse and gold are unchanged); 2 configuration error; 3 too many invalid lines
+(over ETL_MAX_REJECT_SHARE: nothing loaded, the rejects are recorded in etl_rejects).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+
+import psycopg2
+from airline_core import config
+from airline_core.config import redact_url
+from airline_core.logging import configure_logging, get_logger
+
+from airline_etl import metrics
+from airline_etl.app import RunSummary, run
+from airline_etl.errors import EtlError, RejectLimitError
+from airline_etl.settings import Settings
+
+log = get_logger(__name__)
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REJECTS = 0, 1, 2, 3
+
+_DESCRIPTION = (
+    "Turn the raw lake (LAKE_DIR/raw) into gold parquet (LAKE_DIR/gold) and the Postgres "
+    "warehouse (DATABASE_URL). Incremental: only lake files not loaded before are read; "
+    "--full rebuilds everything. Exit codes: 0 ok (loaded or nothing new), 1 failed (nothing "
+    "changed), 2 configuration error, 3 too many invalid lines (nothing loaded).")
+
+
+def _bare_flags(argv: Sequence[str]) -> list[str]:
+    """Allow ``--full`` without a value (the settings loader wants ``--full VALUE``)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--full" and (i + 1 == len(out) or out[i + 1].startswith("-")):
+            out[i] = "--full=true"
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``airline-etl``; returns the exit code."""
+    args = _bare_flags(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = config.load(Settings, args, prog="airline-etl", description=_DESCRIPTION)
+    except SystemExit as e:  # --help (0) or a configuration error (2, already printed)
+        return int(e.code or 0)
+    configure_logging(settings.log, component="airline-etl")
+    log.info("starting", lake_dir=str(settings.lake_dir), full=settings.full,
+             database=redact_url(settings.database_url.reveal()))
+    code = EXIT_FAILED
+    summary: RunSummary | None = None
+    clock = time.monotonic()
+    try:
+        summary = run(settings)
+        code = EXIT_OK
+    except RejectLimitError as e:
+        log.error("too many invalid lines", error=str(e))
+        code = EXIT_REJECTS
+    except (EtlError, psycopg2.Error, OSError) as e:
+        log.error("run failed; the warehouse and gold are unchanged", error=str(e),
+                  error_type=type(e).__name__)
+    if summary is not None:
+        print(summary.render())
+        log.info("run finished", status=summary.status, run_id=summary.run_id,
+                 files=summary.files, events=summary.total_events, rejects=summary.rejects,
+                 seconds=round(time.monotonic() - clock, 3))
+    metrics.DURATION.set(time.monotonic() - clock)
+    metrics.EXIT_CODE.set(code)
+    metrics.RUNS.labels(outcome={0: "ok", 1: "failed", 3: "rejected"}.get(code, "other")).inc()
+    if code == EXIT_OK:
+        metrics.LAST_SUCCESS.set_to_current_time()
+    if settings.pushgateway_url:
+        try:
+            metrics.push(settings.pushgateway_url)
+        except OSError as e:
+            log.warning("metrics push failed", error=str(e))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

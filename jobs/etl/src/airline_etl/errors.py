@@ -1,0 +1,23 @@
+"""Errors of the ETL job; each maps to one exit code in :mod:`airline_etl.cli`."""
+
+from airline_core.errors import AirlineError
+
+
+class EtlError(AirlineError):
+    """Root of every error the ETL raises on purpose (exit code 1 unless a subclass says)."""
+
+
+class LakeError(EtlError):
+    """The lake is inconsistent: a manifest that does not parse, a data file missing or altered."""
+
+
+class WarehouseError(EtlError):
+    """Postgres refused something (connection, migration, load); the transaction was rolled back."""
+
+
+class MigrationError(WarehouseError):
+    """A migration file was edited after it was applied, or a migration failed."""
+
+
+class RejectLimitError(EtlError):
+    """More rows than ``ETL_MAX_REJECT_SHARE`` were invalid, so nothing was loaded (exit 3)."""

@@ -1,0 +1,34 @@
+"""Settings of ``airline-etl`` (environment variables, each also a command line option)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from airline_core.config import LogSettings, Secret, database_url, group, lake_dir, setting
+
+
+def _share(value: float) -> str | None:
+    return None if 0.0 <= value <= 1.0 else "must be between 0 and 1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Where the lake and the warehouse are, and how strict a run is."""
+
+    log: LogSettings = group(LogSettings)
+    database_url: Secret = database_url()
+    lake_dir: Path = lake_dir()
+    pushgateway_url: str = setting(
+        "PUSHGATEWAY_URL", "", "Prometheus Pushgateway (host:port or URL) to push run metrics to "
+        "(empty: do not push)")
+    max_reject_share: float = setting(
+        "ETL_MAX_REJECT_SHARE", 0.01,
+        "largest share of invalid lines (0..1) a run tolerates; above it nothing is loaded and "
+        "the exit code is 3", check=_share)
+    full: bool = setting(
+        "ETL_FULL", False, "rebuild: empty every warehouse table and reload every lake file "
+        "(flag without value or 'true')")
+    keep_gold_runs: int = setting(
+        "ETL_KEEP_GOLD_RUNS", 3, "gold run folders kept (the current one and older ones)",
+        check=lambda v: None if v >= 1 else "must be 1 or more")

@@ -1,0 +1,330 @@
+"""Pure Polars: raw lake lines of one topic → validated, typed, deduplicated event frames, then
+the rows of each warehouse table, plus rejects (the line, its file and line number, the reason).
+
+Nothing here touches files or the database, so every rule is unit-testable.
+
+Decoding: each topic has one JSON schema, the union of its event types' fields, with every scalar
+read as text (a number in the wrong place is then a *reject with a reason*, not a failed decode).
+A batch that Polars cannot decode at all (not JSON, an object where a scalar belongs) is split in
+halves until the offending lines are isolated; they become rejects, the rest is decoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+from airline_core.events import event_types_of
+from airline_core.ids import derive_id
+from airline_core.topics import Topic
+
+S: Final = pl.String()
+TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%#z"
+UTC_TIME: Final = pl.Datetime("us", "UTC")
+MONEY: Final = pl.Decimal(10, 2)
+_DECODE_BLOCK: Final = 65536
+
+COMMON: Final = {"event_type": S, "event_id": S, "event_time": S, "schema_version": S,
+                 "flight_id": S}
+PASSENGER: Final = pl.Struct({"passenger_id": S, "seat_id": S, "cabin_code": S})
+CABIN: Final = pl.Struct({"cabin_code": S, "seat_count": S})
+
+#: Per topic, the fields read (text leaves); fields of the contract not listed are ignored.
+TOPIC_FIELDS: Final[dict[str, dict[str, pl.DataType]]] = {
+    Topic.FLIGHT_LIFECYCLE: {
+        "airline_code": S, "origin_airport": S, "destination_airport": S,
+        "scheduled_departure_time": S, "scheduled_arrival_time": S, "aircraft_type": S,
+        "total_seats": S, "cabins": pl.List(CABIN), "flight_number": S, "currency": S,
+        "new_departure_time": S, "delay_minutes": S, "reason": S, "actual_departure_time": S,
+    },
+    Topic.BOOKINGS: {
+        "booking_id": S, "channel": S, "fare_bucket": S, "currency": S, "total_price": S,
+        "passengers": pl.List(PASSENGER), "segment": S, "promo_id": S,
+        "discount_percentage": S, "reason": S,
+    },
+    Topic.SEAT_INVENTORY: {"time_to_departure_minutes": S, "currency": S},
+    Topic.SEAT_MAP: {"booking_id": S, "passenger_id": S, "seat_id": S, "row": S, "letter": S,
+                     "cabin_code": S},
+    Topic.INVENTORY_METRICS: {
+        "booked_seats": S, "total_seats": S, "load_factor": S, "minutes_to_departure": S,
+        "seats_remaining": S, "bookings_last_hour": S, "bookings_last_day": S,
+        "expected_booked_to_date": S, "forecast_load_factor": S,
+        "active_discount_percentage": S, "active_promo_id": S, "state_version": S,
+    },
+    Topic.PROMO_DECISIONS: {
+        "decision_source": S, "current_load_factor": S, "minutes_to_departure": S,
+        "target_fare_bucket": S, "discount_percentage": S, "promo_id": S, "tier": S,
+        "reason": S, "policy_version": S,
+    },
+    Topic.DEAD_LETTER: {
+        "source_topic": S, "source_partition": S, "source_offset": S, "reason": S,
+        "component": S, "original_value_b64": S, "original_key_b64": S,
+    },
+}
+
+# Field kinds: how a text leaf is typed and what makes it invalid.
+TEXT, STR, TIME, UINT, INT, POS, MONEY_K, FRACTION, PCT, FLOAT, LIST, NELIST = (
+    "text", "str", "time", "uint", "int", "pos", "money", "fraction", "pct", "float", "list",
+    "nelist")
+_KIND_PROBLEM: Final = {
+    TEXT: "missing or empty", STR: "missing", TIME: "missing or not an ISO-8601 time with zone",
+    UINT: "missing or not an integer >= 0", INT: "missing or not an integer",
+    POS: "missing or not an integer >= 1", MONEY_K: "missing or not an amount >= 0 (10,2)",
+    FRACTION: "missing or not a number in [0, 1]", PCT: "missing or not an integer in [0, 100]",
+    FLOAT: "missing or not a number", LIST: "missing or not a list",
+    NELIST: "missing or an empty list",
+}
+
+#: Field kinds of every field, per topic (a field has one kind whatever the event type).
+FIELD_KINDS: Final[dict[str, dict[str, str]]] = {
+    Topic.FLIGHT_LIFECYCLE: {
+        "airline_code": TEXT, "origin_airport": TEXT, "destination_airport": TEXT,
+        "scheduled_departure_time": TIME, "scheduled_arrival_time": TIME, "aircraft_type": TEXT,
+        "total_seats": UINT, "cabins": LIST, "flight_number": STR, "currency": STR,
+        "new_departure_time": TIME, "delay_minutes": UINT, "reason": STR,
+        "actual_departure_time": TIME,
+    },
+    Topic.BOOKINGS: {
+        "booking_id": TEXT, "channel": STR, "fare_bucket": TEXT, "currency": STR,
+        "total_price": MONEY_K, "passengers": NELIST, "segment": STR, "promo_id": STR,
+        "discount_percentage": PCT, "reason": STR,
+    },
+    Topic.SEAT_INVENTORY: {"time_to_departure_minutes": INT, "currency": STR},
+    Topic.SEAT_MAP: {"booking_id": TEXT, "passenger_id": TEXT, "seat_id": TEXT, "row": POS,
+                     "letter": TEXT, "cabin_code": TEXT},
+    Topic.INVENTORY_METRICS: {
+        "booked_seats": UINT, "total_seats": UINT, "load_factor": FRACTION,
+        "minutes_to_departure": INT, "seats_remaining": UINT, "bookings_last_hour": UINT,
+        "bookings_last_day": UINT, "expected_booked_to_date": FLOAT,
+        "forecast_load_factor": FLOAT, "active_discount_percentage": PCT,
+        "active_promo_id": STR, "state_version": UINT,
+    },
+    Topic.PROMO_DECISIONS: {
+        "decision_source": STR, "current_load_factor": FRACTION, "minutes_to_departure": INT,
+        "target_fare_bucket": TEXT, "discount_percentage": PCT, "promo_id": STR, "tier": UINT,
+        "reason": STR, "policy_version": STR,
+    },
+    Topic.DEAD_LETTER: {
+        "source_topic": TEXT, "source_partition": UINT, "source_offset": UINT, "reason": TEXT,
+        "component": TEXT, "original_value_b64": STR, "original_key_b64": STR,
+    },
+}
+
+#: Required fields of each event type (the contract's fields without a default).
+REQUIRED: Final[dict[str, tuple[str, ...]]] = {
+    "FlightScheduled": ("airline_code", "origin_airport", "destination_airport",
+                        "scheduled_departure_time", "scheduled_arrival_time", "aircraft_type",
+                        "total_seats", "cabins"),
+    "CheckInOpened": (), "BoardingStarted": (),
+    "FlightDelayed": ("new_departure_time", "delay_minutes"),
+    "FlightDeparted": ("actual_departure_time",),
+    "FlightCancelled": (),
+    "BookingCreated": ("booking_id", "channel", "fare_bucket", "currency", "total_price",
+                       "passengers"),
+    "BookingCancelled": ("booking_id", "fare_bucket", "passengers"),
+    "CabinInventorySnapshot": ("time_to_departure_minutes",),
+    "SeatAssigned": ("booking_id", "passenger_id", "seat_id", "row", "letter", "cabin_code"),
+    "SeatReleased": ("booking_id", "passenger_id", "seat_id", "row", "letter", "cabin_code"),
+    "CabinInventoryMetrics": ("booked_seats", "total_seats", "load_factor",
+                              "minutes_to_departure"),
+    "PromotionTriggered": ("decision_source", "current_load_factor", "minutes_to_departure",
+                           "target_fare_bucket", "discount_percentage"),
+    "PromotionEnded": ("promo_id", "decision_source", "reason"),
+    "DeadLetter": ("source_topic", "source_partition", "source_offset", "reason", "component",
+                   "original_value_b64"),
+}
+
+REJECT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "source_file": S, "line_number": pl.Int64(), "topic": S, "reason": S, "raw_line": S,
+    "event_id": S}
+
+
+@dataclass(frozen=True)
+class TopicEvents:
+    """The outcome of validating one topic's lines."""
+
+    topic: str
+    events: pl.DataFrame  # typed, one row per distinct event_id
+    rejects: pl.DataFrame  # REJECT_SCHEMA
+    lines: int
+    duplicates: int
+
+
+def topic_dtype(topic: str) -> pl.Struct:
+    """The JSON schema the topic's lines are decoded with."""
+    return pl.Struct({**COMMON, **TOPIC_FIELDS[topic]})
+
+
+def _rejects(frame: pl.DataFrame, topic: str, reason: pl.Expr | str) -> pl.DataFrame:
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    event_id = (pl.col("event_id") if "event_id" in frame.columns else pl.lit(None, S))
+    return frame.select(
+        pl.col("source_file"), pl.col("line_number"), pl.lit(topic).alias("topic"),
+        reason_expr.alias("reason"), pl.col("line").alias("raw_line"),
+        event_id.cast(S).alias("event_id"),
+    )
+
+
+def _decode(lines: pl.DataFrame, topic: str, dtype: pl.Struct) -> tuple[pl.DataFrame,
+                                                                        list[pl.DataFrame]]:
+    """Decode ``lines``; isolate undecodable lines by bisection. Returns (decoded, rejects)."""
+    try:
+        decoded = lines.with_columns(pl.col("line").str.json_decode(dtype).alias("_json"))
+        return decoded, []
+    except pl.exceptions.PolarsError as e:
+        if lines.height == 1:
+            message = str(e).splitlines()[0].removeprefix("error deserializing JSON: ")
+            return lines.clear().with_columns(pl.lit(None, dtype).alias("_json")), [
+                _rejects(lines, topic, f"not valid JSON for topic {topic}: {message}"[:500])]
+    half = lines.height // 2
+    left, left_rejects = _decode(lines.slice(0, half), topic, dtype)
+    right, right_rejects = _decode(lines.slice(half), topic, dtype)
+    return pl.concat([left, right]), left_rejects + right_rejects
+
+
+def decode_lines(lines: pl.DataFrame, topic: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """JSON-decode a topic's lines into one column per field (text), plus undecodable rejects."""
+    dtype = topic_dtype(topic)
+    parts, rejects = [], []
+    for offset in range(0, max(lines.height, 1), _DECODE_BLOCK):
+        part, bad = _decode(lines.slice(offset, _DECODE_BLOCK), topic, dtype)
+        parts.append(part)
+        rejects.extend(bad)
+    decoded = pl.concat(parts) if parts else lines.with_columns(pl.lit(None, dtype).alias("_json"))
+    not_object = decoded.filter(pl.col("_json").is_null())
+    if not_object.height:
+        rejects.append(_rejects(not_object, topic, "not a JSON object"))
+    decoded = decoded.filter(pl.col("_json").is_not_null()).unnest("_json")
+    reject_frame = (pl.concat(rejects) if rejects
+                    else pl.DataFrame(schema=REJECT_SCHEMA))
+    return decoded, reject_frame
+
+
+def _typed(column: str, kind: str) -> pl.Expr:
+    """The typed value of a text leaf (null when it does not parse)."""
+    c = pl.col(column)
+    if kind == TIME:
+        return c.str.to_datetime(TIME_FORMAT, strict=False, time_zone="UTC", time_unit="us")
+    if kind in (UINT, INT, POS, PCT):
+        return c.cast(pl.Int64, strict=False)
+    if kind == MONEY_K:
+        return c.cast(MONEY, strict=False)
+    if kind in (FRACTION, FLOAT):
+        return c.cast(pl.Float64, strict=False)
+    return c
+
+
+def _invalid(column: str, kind: str) -> pl.Expr:
+    """True when a present (or required) value is not acceptable for its kind."""
+    c = pl.col(column)
+    if kind == TEXT:
+        return c.is_null() | (c == "")
+    if kind in (STR, LIST):
+        return c.is_null()
+    if kind == NELIST:
+        return c.is_null() | (c.list.len() == 0)
+    if kind == UINT:
+        return c.is_null() | (c < 0)
+    if kind == POS:
+        return c.is_null() | (c < 1)
+    if kind == MONEY_K:
+        return c.is_null() | (c < 0)
+    if kind == FRACTION:
+        return c.is_null() | (c < 0) | (c > 1) | c.is_nan()
+    if kind == PCT:
+        return c.is_null() | (c < 0) | (c > 100)
+    if kind == FLOAT:
+        return c.is_null() | c.is_nan()
+    return c.is_null()
+
+
+def _legacy_ids(frame: pl.DataFrame, topic: str) -> pl.Series:
+    """Stable ids for old-layout lines without ``event_id``: from topic and the line's sha256."""
+    return pl.Series("event_id", [
+        derive_id("legacy", topic, hashlib.sha256(line.encode()).hexdigest())
+        for line in frame["line"]
+    ], dtype=S)
+
+
+def validate(lines: pl.DataFrame, topic: str) -> TopicEvents:
+    """Decode, validate, type and deduplicate one topic's lines (``lake.LINE_SCHEMA``)."""
+    topic = str(Topic(topic))
+    decoded, decode_rejects = decode_lines(lines, topic)
+    # Old-layout lines have no event_id: derive a stable one from the line itself.
+    missing_id = pl.col("event_id").is_null() & pl.col("legacy")
+    if decoded.height and decoded.select(missing_id.any()).item():
+        needs = decoded.filter(missing_id)
+        derived = needs.with_columns(_legacy_ids(needs, topic))
+        decoded = pl.concat([decoded.filter(~missing_id), derived])
+    kinds = FIELD_KINDS[topic]
+    raw_present = {f: pl.col(f).is_not_null() for f in kinds}
+    typed = decoded.with_columns(
+        pl.col("event_time").str.to_datetime(TIME_FORMAT, strict=False, time_zone="UTC",
+                                             time_unit="us").alias("_event_time"),
+        *[_typed(f, k).alias(f"_t_{f}") for f, k in kinds.items()],
+    )
+    allowed = list(event_types_of(Topic(topic)))
+    checks: list[pl.Expr] = [
+        pl.when(pl.col("event_type").is_null()).then(pl.lit("event_type missing")),
+        pl.when(~pl.col("event_type").is_in(allowed)).then(
+            pl.format("event_type {} does not belong on topic " + topic, pl.col("event_type"))),
+        pl.when(pl.col("event_id").is_null() | (pl.col("event_id") == "")).then(
+            pl.lit("event_id missing")),
+        pl.when(pl.col("schema_version").is_not_null()
+                & ~pl.col("schema_version").str.contains(r"^1\.\d+$")).then(
+            pl.format("unsupported schema_version {} (this reader understands 1.x)",
+                      pl.col("schema_version"))),
+        pl.when(pl.col("_event_time").is_null()).then(
+            pl.lit("event_time missing or not an ISO-8601 time with zone")),
+        pl.when(pl.col("flight_id").is_null() | (pl.col("flight_id") == "")).then(
+            pl.lit("flight_id missing or empty")),
+    ]
+    for event_type, required in REQUIRED.items():
+        if event_type not in allowed:
+            continue
+        is_type = pl.col("event_type") == event_type
+        for field, kind in kinds.items():
+            if field in required:
+                cond = is_type & _invalid(f"_t_{field}", kind)
+            else:  # an optional field, when present, must only have the right type
+                loose = {TEXT: STR, NELIST: LIST}.get(kind, kind)
+                cond = is_type & raw_present[field] & _invalid(f"_t_{field}", loose)
+            checks.append(pl.when(cond).then(
+                pl.lit(f"{event_type}: {field} {_KIND_PROBLEM[kind]}")))
+    nested = _nested_checks(topic)
+    checks.extend(nested)
+    with_reason = typed.with_columns(pl.coalesce(checks).alias("_reason"))
+    bad_rows = with_reason.filter(pl.col("_reason").is_not_null())
+    rejects = pl.concat([decode_rejects, _rejects(bad_rows, topic, pl.col("_reason"))])
+    good = with_reason.filter(pl.col("_reason").is_null())
+    # Replace text leaves by their typed values.
+    events = good.select(
+        "event_id", "event_type", pl.col("_event_time").alias("event_time"),
+        "flight_id", "schema_version", "source_file", "line_number", "line",
+        *[pl.col(f"_t_{f}").alias(f) for f in kinds],
+    )
+    before = events.height
+    events = events.unique(subset="event_id", keep="first", maintain_order=True)
+    return TopicEvents(topic=topic, events=events, rejects=rejects.sort(
+        "source_file", "line_number"), lines=lines.height, duplicates=before - events.height)
+
+
+def _nested_checks(topic: str) -> list[pl.Expr]:
+    """Checks inside lists (passengers, cabins)."""
+    def any_blank(column: str, fields: tuple[str, ...]) -> pl.Expr:
+        element_bad = pl.any_horizontal(
+            [pl.element().struct.field(f).fill_null("") == "" for f in fields])
+        return pl.col(column).list.eval(element_bad).list.any().fill_null(False)
+
+    if topic == Topic.BOOKINGS:
+        return [pl.when(any_blank("passengers", ("passenger_id", "seat_id", "cabin_code"))).then(
+            pl.lit("passengers: an entry lacks passenger_id, seat_id or cabin_code"))]
+    if topic == Topic.FLIGHT_LIFECYCLE:
+        bad_count = pl.col("cabins").list.eval(
+            pl.element().struct.field("seat_count").cast(pl.Int64, strict=False).fill_null(-1)
+            < 0).list.any().fill_null(False)
+        return [pl.when(any_blank("cabins", ("cabin_code", "seat_count")) | bad_count).then(
+            pl.lit("cabins: an entry lacks cabin_code or a seat_count >= 0"))]
+    return []

@@ -1,0 +1,511 @@
+"""Postgres side: migrations, COPY into TEMP staging tables, set-based upserts, derived tables,
+bookkeeping (loaded files, ledger, rejects, runs) and export for gold — all inside the caller's
+single transaction, so a run that dies midway leaves the warehouse exactly as it was.
+
+Every statement is replay-safe: facts are keyed (event id, or booking and passenger), updates
+carry ``IS DISTINCT FROM`` guards so re-applying the same rows changes nothing, and the tables
+that depend on several events (cancellation time, promotion end time, ``dim_flight``,
+``fact_flight_outcome``) are recomputed from the warehouse for what the run touched, so loading
+the lake in several runs gives the same warehouse as loading it in one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+import psycopg2
+import psycopg2.extensions
+from airline_core.logging import get_logger
+
+from airline_etl.errors import MigrationError
+from airline_etl.tables import STAGING_COLUMNS
+
+log = get_logger(__name__)
+
+#: pg advisory lock keys (arbitrary constants, one per purpose).
+MIGRATION_LOCK: Final = 7_406_111_001
+LOAD_LOCK: Final = 7_406_111_002
+_COPY_CHUNK_ROWS: Final = 500_000
+_CSV_TIME: Final = "%Y-%m-%dT%H:%M:%S%.6f%:z"
+
+#: staging name → (target table, primary key columns).
+TARGETS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
+    "ledger": ("etl_event_ledger", ("event_id",)),
+    "flight_event": ("fact_flight_event", ("event_id",)),
+    "flight_cabin": ("dim_flight_cabin", ("flight_id", "cabin_code")),
+    "booking": ("fact_booking", ("booking_id", "passenger_id")),
+    "booking_cancellation": ("fact_booking_cancellation", ("booking_id", "passenger_id")),
+    "inventory_metrics": ("fact_inventory_metrics", ("event_id",)),
+    "promotion": ("fact_promotions", ("event_id",)),
+    "promotion_end": ("fact_promotion_end", ("promo_id",)),
+    "dead_letter": ("dead_letters", ("event_id",)),
+}
+
+#: Tables written to gold parquet (every user-facing table), with their sort key.
+GOLD_TABLES: Final[dict[str, tuple[str, ...]]] = {
+    "dim_flight": ("flight_id",),
+    "dim_flight_cabin": ("flight_id", "cabin_code"),
+    "dim_date": ("date_key",),
+    "fact_booking": ("booking_id", "passenger_id"),
+    "fact_booking_cancellation": ("booking_id", "passenger_id"),
+    "fact_inventory_metrics": ("event_id",),
+    "fact_promotions": ("event_id",),
+    "fact_promotion_end": ("promo_id",),
+    "fact_flight_event": ("event_id",),
+    "fact_flight_outcome": ("flight_id",),
+    "dead_letters": ("event_id",),
+}
+
+#: Emptied by ``--full`` (history of runs is kept).
+DATA_TABLES: Final = (*GOLD_TABLES, "etl_event_ledger", "etl_loaded_files", "etl_rejects")
+
+
+# --------------------------------------------------------------------------- connection
+def connect(url: str) -> psycopg2.extensions.connection:
+    """A connection in UTC with autocommit off (the run's one transaction starts implicitly)."""
+    conn = psycopg2.connect(url, connect_timeout=10, application_name="airline-etl")
+    with conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
+    return conn
+
+
+# --------------------------------------------------------------------------- migrations
+@dataclass(frozen=True)
+class Migration:
+    """One versioned SQL file ``NNN_name.sql``."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the file: an applied migration must never change."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def migrations() -> list[Migration]:
+    """The packaged migrations, in version order."""
+    found = []
+    for entry in resources.files("airline_etl.migrations").iterdir():
+        match = re.match(r"^(\d{3})_(\w+)\.sql$", entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text()))
+    return sorted(found, key=lambda m: m.version)
+
+
+def migrate(conn: psycopg2.extensions.connection) -> list[int]:
+    """Apply missing migrations in one transaction under an advisory lock; returns versions
+    applied. Raises :class:`MigrationError` when an applied file was edited."""
+    applied_now: list[int] = []
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            cur.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+                version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now())""")
+            cur.execute("SELECT version, checksum FROM schema_migrations")
+            applied = dict(cur.fetchall())
+            for m in migrations():
+                if m.version in applied:
+                    if applied[m.version] != m.checksum:
+                        raise MigrationError(
+                            f"migration {m.version:03d}_{m.name} changed after it was applied; "
+                            "add a new migration instead")
+                    continue
+                cur.execute(m.sql)
+                cur.execute("INSERT INTO schema_migrations (version, name, checksum) "
+                            "VALUES (%s, %s, %s)", (m.version, m.name, m.checksum))
+                applied_now.append(m.version)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    if applied_now:
+        log.info("migrations applied", versions=applied_now)
+    return applied_now
+
+
+# --------------------------------------------------------------------------- run transaction
+def begin_load(conn: psycopg2.extensions.connection, full: bool) -> set[tuple[str, str]]:
+    """Start the run's transaction: take the load lock (one run at a time), empty the tables
+    for ``--full``, and return the (file key, sha256) pairs already loaded."""
+    with conn.cursor() as cur:
+        cur.execute("SET LOCAL lock_timeout = '60s'")
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOAD_LOCK,))
+        cur.execute("SET LOCAL lock_timeout = 0")
+        if full:
+            cur.execute("TRUNCATE " + ", ".join(DATA_TABLES))
+        cur.execute("SELECT file_key, sha256 FROM etl_loaded_files")
+        return {(k, s) for k, s in cur.fetchall()}
+
+
+def create_staging(conn: psycopg2.extensions.connection) -> None:
+    """One TEMP table per staging frame, typed like its target, dropped at commit."""
+    with conn.cursor() as cur:
+        for stage, (target, _) in TARGETS.items():
+            cols = ", ".join(STAGING_COLUMNS[stage])
+            cur.execute(f"CREATE TEMP TABLE stg_{stage} ON COMMIT DROP AS "
+                        f"SELECT {cols} FROM {target} WITH NO DATA")
+        cur.execute("CREATE TEMP TABLE stg_rejects ON COMMIT DROP AS SELECT source_file, "
+                    "line_number, topic, reason, raw_line, event_id FROM etl_rejects "
+                    "WITH NO DATA")
+        cur.execute("CREATE TEMP TABLE stg_files ON COMMIT DROP AS SELECT file_key, sha256, "
+                    "kind, topic, records FROM etl_loaded_files WITH NO DATA")
+
+
+def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text without NUL bytes (Postgres text cannot hold them)."""
+    strings = [n for n, t in frame.schema.items() if t == pl.String]
+    if not strings:
+        return frame
+    return frame.with_columns(pl.col(strings).str.replace_all("\x00", "", literal=True))
+
+
+def copy_frame(conn: psycopg2.extensions.connection, table: str, frame: pl.DataFrame) -> int:
+    """COPY ``frame`` into ``table`` as CSV (null = unquoted empty, '' = quoted), in chunks."""
+    if frame.height == 0:
+        return 0
+    columns = ", ".join(frame.columns)
+    sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    with conn.cursor() as cur:
+        for offset in range(0, frame.height, _COPY_CHUNK_ROWS):
+            buf = io.BytesIO()
+            _csv_ready(frame.slice(offset, _COPY_CHUNK_ROWS)).write_csv(
+                buf, include_header=False, datetime_format=_CSV_TIME, null_value="")
+            buf.seek(0)
+            cur.copy_expert(sql, buf)
+    return frame.height
+
+
+def _upsert(stage: str, *, exclude: tuple[str, ...] = (), nothing: bool = False,
+            extra: Mapping[str, str] | None = None, where: str = "") -> str:
+    """``INSERT ... SELECT FROM stg ON CONFLICT`` that changes a row only when it differs."""
+    target, key = TARGETS[stage]
+    extra = dict(extra or {})
+    cols = [c for c in STAGING_COLUMNS[stage]]
+    insert_cols = ", ".join([*cols, *extra])
+    select_cols = ", ".join([*cols, *extra.values()])
+    head = (f"INSERT INTO {target} ({insert_cols}) SELECT {select_cols} FROM stg_{stage} "
+            f"ON CONFLICT ({', '.join(key)}) ")
+    if nothing:
+        return head + "DO NOTHING"
+    updated = [c for c in [*cols, *extra] if c not in key and c not in exclude]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+    differs = (f"({', '.join(f'{target}.{c}' for c in updated)}) IS DISTINCT FROM "
+               f"({', '.join(f'EXCLUDED.{c}' for c in updated)})")
+    return head + f"DO UPDATE SET {sets} WHERE {differs}" + (f" AND {where}" if where else "")
+
+
+_BOOKING_PRICE: Final = (
+    "(floor(total_price * 100 / passenger_count) + CASE WHEN passenger_index "
+    "< mod(total_price * 100, passenger_count) THEN 1 ELSE 0 END) / 100")
+
+_DIM_FLIGHT: Final = """
+WITH touched AS (SELECT DISTINCT flight_id FROM stg_flight_event),
+ev AS (SELECT e.* FROM fact_flight_event e JOIN touched USING (flight_id)),
+sched AS (SELECT DISTINCT ON (flight_id) * FROM ev WHERE event_type = 'FlightScheduled'
+          ORDER BY flight_id, event_time DESC, event_id DESC),
+delay AS (SELECT DISTINCT ON (flight_id) flight_id, new_departure_time, delay_minutes FROM ev
+          WHERE event_type = 'FlightDelayed' ORDER BY flight_id, event_time DESC, event_id DESC),
+cancel AS (SELECT DISTINCT ON (flight_id) flight_id, event_time, reason FROM ev
+           WHERE event_type = 'FlightCancelled' ORDER BY flight_id, event_time, event_id),
+agg AS (SELECT flight_id,
+               min(event_time) FILTER (WHERE event_type = 'CheckInOpened') AS check_in,
+               min(event_time) FILTER (WHERE event_type = 'BoardingStarted') AS boarding,
+               min(actual_departure_time) FILTER (WHERE event_type = 'FlightDeparted') AS departed,
+               max(event_time) AS last_event_time
+        FROM ev GROUP BY flight_id)
+INSERT INTO dim_flight AS d (
+    flight_id, flight_number, airline_code, origin_airport, destination_airport, route,
+    aircraft_type, total_seats, cabin_capacity, scheduled_departure_time,
+    scheduled_arrival_time, current_departure_time, actual_departure_time, delay_minutes,
+    status, check_in_opened_time, boarding_started_time, cancelled_time, cancel_reason,
+    currency, last_event_time)
+SELECT a.flight_id, NULLIF(s.flight_number, ''), s.airline_code, s.origin_airport,
+       s.destination_airport, s.origin_airport || '-' || s.destination_airport,
+       s.aircraft_type, s.total_seats,
+       (SELECT string_agg(c.cabin_code || ':' || c.seat_count, ' ' ORDER BY c.cabin_code)
+          FROM dim_flight_cabin c WHERE c.flight_id = a.flight_id),
+       s.scheduled_departure_time, s.scheduled_arrival_time,
+       COALESCE(dl.new_departure_time, s.scheduled_departure_time), a.departed,
+       COALESCE(dl.delay_minutes, 0),
+       CASE WHEN x.flight_id IS NOT NULL THEN 'cancelled'
+            WHEN a.departed IS NOT NULL THEN 'departed'
+            WHEN a.boarding IS NOT NULL THEN 'boarding'
+            WHEN a.check_in IS NOT NULL THEN 'check_in_open'
+            WHEN dl.flight_id IS NOT NULL THEN 'delayed'
+            ELSE 'scheduled' END,
+       a.check_in, a.boarding, x.event_time, x.reason, s.currency, a.last_event_time
+FROM agg a LEFT JOIN sched s USING (flight_id) LEFT JOIN delay dl USING (flight_id)
+     LEFT JOIN cancel x USING (flight_id)
+ON CONFLICT (flight_id) DO UPDATE SET
+    flight_number = EXCLUDED.flight_number, airline_code = EXCLUDED.airline_code,
+    origin_airport = EXCLUDED.origin_airport, destination_airport = EXCLUDED.destination_airport,
+    route = EXCLUDED.route, aircraft_type = EXCLUDED.aircraft_type,
+    total_seats = EXCLUDED.total_seats, cabin_capacity = EXCLUDED.cabin_capacity,
+    scheduled_departure_time = EXCLUDED.scheduled_departure_time,
+    scheduled_arrival_time = EXCLUDED.scheduled_arrival_time,
+    current_departure_time = EXCLUDED.current_departure_time,
+    actual_departure_time = EXCLUDED.actual_departure_time,
+    delay_minutes = EXCLUDED.delay_minutes, status = EXCLUDED.status,
+    check_in_opened_time = EXCLUDED.check_in_opened_time,
+    boarding_started_time = EXCLUDED.boarding_started_time,
+    cancelled_time = EXCLUDED.cancelled_time, cancel_reason = EXCLUDED.cancel_reason,
+    currency = EXCLUDED.currency, last_event_time = EXCLUDED.last_event_time
+WHERE d IS DISTINCT FROM EXCLUDED
+"""
+
+_APPLY_CANCELLATIONS: Final = """
+WITH touched AS (SELECT booking_id FROM stg_booking
+                 UNION SELECT booking_id FROM stg_booking_cancellation),
+c AS (SELECT b.booking_id, b.passenger_id, min(c.cancellation_time) AS t
+      FROM fact_booking b JOIN touched USING (booking_id)
+      JOIN fact_booking_cancellation c
+        ON c.booking_id = b.booking_id AND c.passenger_id IN (b.passenger_id, '')
+      GROUP BY b.booking_id, b.passenger_id)
+UPDATE fact_booking b SET cancellation_time = c.t FROM c
+WHERE b.booking_id = c.booking_id AND b.passenger_id = c.passenger_id
+  AND b.cancellation_time IS DISTINCT FROM c.t
+"""
+
+_APPLY_PROMOTION_ENDS: Final = """
+UPDATE fact_promotions p SET end_time = e.end_time, end_reason = e.end_reason
+FROM fact_promotion_end e
+WHERE p.promo_id = e.promo_id
+  AND p.promo_id IN (SELECT promo_id FROM stg_promotion
+                     UNION SELECT promo_id FROM stg_promotion_end)
+  AND (p.end_time, p.end_reason) IS DISTINCT FROM (e.end_time, e.end_reason)
+"""
+
+_FLIGHT_OUTCOME: Final = """
+WITH f AS (SELECT d.flight_id, d.actual_departure_time AS dep, d.total_seats, d.currency
+           FROM dim_flight d WHERE d.actual_departure_time IS NOT NULL
+             AND d.flight_id IN (SELECT flight_id FROM stg_ledger)),
+fb AS (SELECT b.flight_id, b.booking_id, b.passenger_price,
+              (b.cancellation_time IS NULL OR b.cancellation_time > f.dep) AS live,
+              (b.promo_id IS NOT NULL OR EXISTS (
+                  SELECT 1 FROM fact_promotions p
+                  WHERE p.flight_id = b.flight_id AND p.promo_time <= b.booking_time
+                    AND (p.end_time IS NULL OR b.booking_time < p.end_time))) AS in_promo
+       FROM fact_booking b JOIN f USING (flight_id) WHERE b.booking_time <= f.dep),
+b AS (SELECT flight_id,
+             count(*) FILTER (WHERE live) AS booked_seats,
+             count(DISTINCT booking_id) FILTER (WHERE live) AS bookings,
+             count(*) FILTER (WHERE NOT live) AS cancelled_passengers,
+             COALESCE(sum(passenger_price) FILTER (WHERE live), 0) AS revenue,
+             count(DISTINCT booking_id) FILTER (WHERE live AND in_promo) AS promo_bookings,
+             COALESCE(sum(passenger_price) FILTER (WHERE live AND in_promo), 0) AS promo_revenue
+      FROM fb GROUP BY flight_id),
+p AS (SELECT p.flight_id, count(*) AS fired, max(p.discount_percentage) AS max_discount
+      FROM fact_promotions p JOIN f USING (flight_id) WHERE p.promo_time <= f.dep
+      GROUP BY p.flight_id),
+m AS (SELECT DISTINCT ON (m.flight_id) m.flight_id, m.load_factor
+      FROM fact_inventory_metrics m JOIN f USING (flight_id) WHERE m.metric_time <= f.dep
+      ORDER BY m.flight_id, m.metric_time DESC, m.event_id DESC)
+INSERT INTO fact_flight_outcome AS o (
+    flight_id, departure_time, total_seats, booked_seats, final_load_factor,
+    last_metric_load_factor, bookings, cancelled_passengers, revenue, currency,
+    promotions_fired, max_discount_percentage, bookings_during_promotions,
+    revenue_during_promotions)
+SELECT f.flight_id, f.dep, f.total_seats, COALESCE(b.booked_seats, 0),
+       CASE WHEN f.total_seats > 0
+            THEN LEAST(round(COALESCE(b.booked_seats, 0)::numeric / f.total_seats, 4), 9.9999)
+       END,
+       m.load_factor, COALESCE(b.bookings, 0), COALESCE(b.cancelled_passengers, 0),
+       COALESCE(b.revenue, 0), f.currency, COALESCE(p.fired, 0), COALESCE(p.max_discount, 0),
+       COALESCE(b.promo_bookings, 0), COALESCE(b.promo_revenue, 0)
+FROM f LEFT JOIN b USING (flight_id) LEFT JOIN p USING (flight_id) LEFT JOIN m USING (flight_id)
+ON CONFLICT (flight_id) DO UPDATE SET
+    departure_time = EXCLUDED.departure_time, total_seats = EXCLUDED.total_seats,
+    booked_seats = EXCLUDED.booked_seats, final_load_factor = EXCLUDED.final_load_factor,
+    last_metric_load_factor = EXCLUDED.last_metric_load_factor, bookings = EXCLUDED.bookings,
+    cancelled_passengers = EXCLUDED.cancelled_passengers, revenue = EXCLUDED.revenue,
+    currency = EXCLUDED.currency, promotions_fired = EXCLUDED.promotions_fired,
+    max_discount_percentage = EXCLUDED.max_discount_percentage,
+    bookings_during_promotions = EXCLUDED.bookings_during_promotions,
+    revenue_during_promotions = EXCLUDED.revenue_during_promotions
+WHERE o IS DISTINCT FROM EXCLUDED
+"""
+
+_DIM_DATE: Final = """
+WITH r AS (
+    SELECT min(t) AS lo, max(t) AS hi FROM (
+        SELECT event_time AS t FROM stg_ledger
+        UNION ALL SELECT scheduled_departure_time FROM stg_flight_event
+        UNION ALL SELECT new_departure_time FROM stg_flight_event
+        UNION ALL SELECT actual_departure_time FROM stg_flight_event) x)
+INSERT INTO dim_date
+SELECT d::date, extract(year FROM d)::int,
+       extract(quarter FROM d)::int, extract(month FROM d)::int, trim(to_char(d, 'Month')),
+       extract(day FROM d)::int, extract(isodow FROM d)::int, trim(to_char(d, 'Day')),
+       extract(week FROM d)::int, extract(isodow FROM d) IN (6, 7)
+FROM r, generate_series(date_trunc('day', r.lo), date_trunc('day', r.hi), interval '1 day') d
+WHERE r.lo IS NOT NULL
+ON CONFLICT (date_key) DO NOTHING
+"""
+
+
+def apply(conn: psycopg2.extensions.connection, run_id: str) -> dict[str, int]:
+    """Upsert staging into the warehouse and recompute what depends on it; returns the number
+    of rows each statement inserted or changed (0 everywhere on a replay)."""
+    statements: list[tuple[str, str, tuple[Any, ...]]] = [
+        ("etl_event_ledger", _upsert("ledger", nothing=True, extra={"loaded_run_id": "%s"}),
+         (run_id,)),
+        ("fact_flight_event", _upsert("flight_event"), ()),
+        ("dim_flight_cabin", _upsert(
+            "flight_cabin",
+            where="EXCLUDED.schedule_event_time >= dim_flight_cabin.schedule_event_time"), ()),
+        ("fact_booking", _upsert("booking", extra={"passenger_price": _BOOKING_PRICE}), ()),
+        ("fact_booking_cancellation", _upsert(
+            "booking_cancellation",
+            where="EXCLUDED.cancellation_time < fact_booking_cancellation.cancellation_time"),
+         ()),
+        ("fact_booking.cancellation_time", _APPLY_CANCELLATIONS, ()),
+        ("fact_inventory_metrics", _upsert("inventory_metrics"), ()),
+        ("fact_promotions", _upsert("promotion"), ()),
+        ("fact_promotion_end", _upsert(
+            "promotion_end", where="EXCLUDED.end_time < fact_promotion_end.end_time"), ()),
+        ("fact_promotions.end_time", _APPLY_PROMOTION_ENDS, ()),
+        ("dead_letters", _upsert("dead_letter"), ()),
+        ("dim_flight", _DIM_FLIGHT, ()),
+        ("fact_flight_outcome", _FLIGHT_OUTCOME, ()),
+        ("dim_date", _DIM_DATE, ()),
+        ("etl_rejects", "INSERT INTO etl_rejects (source_file, line_number, topic, reason, "
+         "raw_line, event_id, run_id) SELECT source_file, line_number, topic, reason, raw_line, "
+         "event_id, %s FROM stg_rejects ON CONFLICT (source_file, line_number) DO UPDATE SET "
+         "reason = EXCLUDED.reason, raw_line = EXCLUDED.raw_line, event_id = EXCLUDED.event_id, "
+         "topic = EXCLUDED.topic", (run_id,)),
+        ("etl_loaded_files", "INSERT INTO etl_loaded_files (file_key, sha256, kind, topic, "
+         "records, run_id) SELECT file_key, sha256, kind, topic, records, %s FROM stg_files "
+         "ON CONFLICT DO NOTHING", (run_id,)),
+    ]
+    changed: dict[str, int] = {}
+    with conn.cursor() as cur:
+        t = time.monotonic()
+        for stage in [*TARGETS, "rejects", "files"]:
+            cur.execute(f"ANALYZE stg_{stage}")
+        log.debug("statement done", statement="analyze", seconds=round(time.monotonic() - t, 3))
+        for name, sql, params in statements:
+            t = time.monotonic()
+            cur.execute(sql, params or None)
+            changed[name] = cur.rowcount
+            log.debug("statement done", statement=name, rows=cur.rowcount,
+                      seconds=round(time.monotonic() - t, 3))
+    return changed
+
+
+def record_run(conn: psycopg2.extensions.connection, run: Mapping[str, Any]) -> None:
+    """Insert the run's row into ``etl_runs`` (same transaction as the data)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO etl_runs (run_id, mode, started_at, files, lines, events, duplicates, "
+            "rejects, gold_dir, table_rows) VALUES (%(run_id)s, %(mode)s, %(started_at)s, "
+            "%(files)s, %(lines)s, %(events)s, %(duplicates)s, %(rejects)s, %(gold_dir)s, "
+            "%(table_rows)s)", run)
+
+
+def latest_run(conn: psycopg2.extensions.connection) -> tuple[str, str] | None:
+    """(run id, gold dir) of the newest committed run, or None."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT run_id, gold_dir FROM etl_runs ORDER BY committed_at DESC, "
+                    "run_id DESC LIMIT 1")
+        row = cur.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def recent_runs(conn: psycopg2.extensions.connection, limit: int) -> list[str]:
+    """Ids of the newest ``limit`` committed runs (their gold folders are kept)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT run_id FROM etl_runs ORDER BY committed_at DESC, run_id DESC "
+                    "LIMIT %s", (limit,))
+        return [r[0] for r in cur.fetchall()]
+
+
+def ledger_counts(conn: psycopg2.extensions.connection) -> dict[str, int]:
+    """Topic → distinct events in the ledger (for the demo's Kafka = lake = warehouse check).
+    Only topics with at least one event appear."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT topic, count(*) FROM etl_event_ledger GROUP BY topic ORDER BY topic")
+        return {topic: int(n) for topic, n in cur.fetchall()}
+
+
+def reject_counts(conn: psycopg2.extensions.connection) -> dict[str, int]:
+    """Topic → invalid lines recorded in ``etl_rejects``."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT topic, count(*) FROM etl_rejects GROUP BY topic ORDER BY topic")
+        return {topic: int(n) for topic, n in cur.fetchall()}
+
+
+def table_counts(conn: psycopg2.extensions.connection) -> dict[str, int]:
+    """Rows in every gold table (for the summary and the tests)."""
+    with conn.cursor() as cur:
+        counts = {}
+        for table in GOLD_TABLES:
+            cur.execute(f"SELECT count(*) FROM {table}")
+            counts[table] = int(cur.fetchone()[0])  # type: ignore[index]
+        return counts
+
+
+# --------------------------------------------------------------------------- export
+def _polars_type(data_type: str, precision: int | None, scale: int | None) -> pl.DataType:
+    mapping: dict[str, pl.DataType] = {
+        "text": pl.String(), "integer": pl.Int32(), "bigint": pl.Int64(),
+        "double precision": pl.Float64(), "boolean": pl.Boolean(), "date": pl.Date(),
+        "timestamp with time zone": pl.Datetime("us", "UTC"), "jsonb": pl.String(),
+    }
+    if data_type == "numeric":
+        return pl.Decimal(precision or 38, scale or 0)
+    return mapping[data_type]
+
+
+def table_schema(conn: psycopg2.extensions.connection, table: str) -> dict[str, pl.DataType]:
+    """Column → Polars type of a warehouse table, in column order."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT column_name, data_type, numeric_precision, numeric_scale "
+                    "FROM information_schema.columns WHERE table_name = %s "
+                    "AND table_schema = current_schema() ORDER BY ordinal_position", (table,))
+        return {name: _polars_type(t, p, s) for name, t, p, s in cur.fetchall()}
+
+
+def read_table(conn: psycopg2.extensions.connection, table: str,
+               spool: Path | None = None) -> pl.DataFrame:
+    """The whole table, typed, sorted by its key (COPY TO as CSV, parsed by Polars)."""
+    schema = table_schema(conn, table)
+    order = ", ".join(GOLD_TABLES.get(table, tuple(schema)[:1]))
+    sql = f"COPY (SELECT * FROM {table} ORDER BY {order}) TO STDOUT WITH (FORMAT csv, HEADER)"
+    with conn.cursor() as cur:
+        if spool is not None:
+            with spool.open("wb") as f:
+                cur.copy_expert(sql, f)
+            source: Any = spool
+        else:
+            source = io.BytesIO()
+            cur.copy_expert(sql, source)
+            source.seek(0)
+    raw = pl.read_csv(source, schema={c: pl.String for c in schema})
+    if spool is not None:
+        spool.unlink()
+    casts = []
+    for name, dtype in schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            casts.append(col.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", time_zone="UTC",
+                                             time_unit="us"))
+        elif isinstance(dtype, pl.Boolean):
+            casts.append(col == "t")
+        elif isinstance(dtype, pl.Date):
+            casts.append(col.str.to_date("%Y-%m-%d"))
+        else:
+            casts.append(col.cast(dtype))
+    return raw.with_columns(casts)

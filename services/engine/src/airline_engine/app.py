@@ -1,0 +1,450 @@
+"""The Kafka shell around the core: consume, merge by event time, apply, produce, commit.
+
+One consumer in group ``KAFKA_GROUP_ID`` (classic protocol, range assignor, static membership
+with ``group.instance.id = ENGINE_INSTANCE_ID``) reads the four co-partitioned inputs, so
+partition p of every input lands on the same instance. Each assigned partition has its own
+merge, core and state. One transactional producer (``transactional.id =
+<group>-<instance>``) writes the outputs, the changelog records of changed flights and the input
+offsets in one transaction per commit interval; ``send_offsets_to_transaction`` with the
+consumer's group metadata fences a zombie that lost its partitions in a rebalance, and the
+stable transactional id fences a crashed predecessor the moment its replacement starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from airline_core import events as ev
+from airline_core.crash import ENV as CRASH_ENV
+from airline_core.crash import crash_point
+from airline_core.dead_letter import dead_letter_for
+from airline_core.errors import InvalidEventError
+from airline_core.health import HealthServer
+from airline_core.kafka import make_consumer, make_producer, require_topics
+from airline_core.lifecycle import IdleTracker, StopSignal
+from airline_core.topics import ENGINE_INPUTS, Topic, physical_name
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from airline_engine import metrics
+from airline_engine._log import logger
+from airline_engine.core import COMPONENT, EngineCore, Output, core_config
+from airline_engine.merge import PartitionMerger, Pending
+from airline_engine.offers import LiveOffers, offer_of
+from airline_engine.restore import ChangelogReader
+from airline_engine.settings import Settings
+from airline_engine.state import encode_record
+
+log = logger(__name__)
+EOF_CODE: Final = KafkaError._PARTITION_EOF
+TXN_TIMEOUT_S: Final = 30.0
+
+
+@dataclass(eq=False)
+class PartitionTask:
+    """Everything the engine holds for one input partition."""
+
+    partition: int
+    core: EngineCore
+    merger: PartitionMerger
+    #: rank -> offset below which inputs are already reflected in the restored state.
+    skip_below: dict[int, int]
+    #: Logical topic -> offset the last committed changelog records carry.
+    offsets: dict[str, int]
+    committed: dict[int, int] = field(default_factory=dict)
+    first_read: dict[str, int] = field(default_factory=dict)
+    start_offsets: dict[str, int] = field(default_factory=dict)
+    restored_records: int = 0
+
+
+class EngineApp:
+    """The running engine (one per process)."""
+
+    def __init__(self, settings: Settings, stop: StopSignal) -> None:
+        self.settings = settings
+        self.stop = stop
+        prefix = settings.kafka.topic_prefix
+        self._inputs = [physical_name(t, prefix) for t in ENGINE_INPUTS]
+        self._rank = {name: rank for rank, name in enumerate(self._inputs)}
+        self._logical = [str(t) for t in ENGINE_INPUTS]
+        self._out_topic = {t: physical_name(t, prefix) for t in Topic}
+        self._changelog = self._out_topic[Topic.ENGINE_STATE_CHANGELOG]
+        self._core_config = core_config(settings)
+        self._tasks: dict[int, PartitionTask] = {}
+        self._restoring = True
+        self._broker_down = False
+        self._txn_open = False
+        self._txn_started = 0.0
+        self._last_commit = 0.0
+        self._uncommitted = 0
+        self._crash_tests = bool(os.environ.get(CRASH_ENV))
+        self._txn_latency: list[float] = []
+        self._txn_promotions: list[tuple[str, str, str]] = []
+        self._offers = LiveOffers(settings.redis_url, settings.redis_retry_seconds) \
+            if settings.redis_url else None
+        self._processed = 0
+        self._restores = 0
+        self._restored_records = 0
+        self._history: dict[int, dict[str, Any]] = {}
+        self.health: HealthServer | None = None
+        self._producer: Any = None
+        self._consumer: Any = None
+        self._reader: ChangelogReader | None = None
+
+    # ------------------------------------------------------------------ readiness
+    def readiness(self) -> tuple[bool, str]:
+        """503 while restoring state or while the broker is unreachable."""
+        if self._broker_down:
+            return False, "kafka unreachable"
+        if self._restoring:
+            return False, "restoring state"
+        return True, f"ready: partitions {sorted(self._tasks)}"
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self._broker_down = True
+        log.warning("kafka client error", error=str(err))
+
+    def _on_stats(self, payload: str) -> None:
+        """Consumer lag per input partition from librdkafka statistics."""
+        stats = json.loads(payload)
+        for name, topic in stats.get("topics", {}).items():
+            if name not in self._rank:
+                continue
+            for part, info in topic.get("partitions", {}).items():
+                lag = info.get("consumer_lag", -1)
+                if int(part) >= 0 and lag >= 0:
+                    metrics.CONSUMER_LAG.labels(self._logical[self._rank[name]], part).set(lag)
+
+    # ------------------------------------------------------------------ start / stop
+    def run(self) -> int:
+        """Run until stopped (SIGTERM or ``--stop-when-idle``); returns the exit status."""
+        s = self.settings
+        self.health = HealthServer(s.metrics_port, self.readiness).start()
+        require_topics(s.kafka, (*ENGINE_INPUTS, Topic.ENGINE_STATE_CHANGELOG),
+                       co_partitioned=True)
+        require_topics(s.kafka, (Topic.INVENTORY_METRICS, Topic.PROMO_DECISIONS,
+                                 Topic.DEAD_LETTER))
+        client_id = f"{s.group_id}-{s.instance_id}"
+        self._producer = make_producer(s.kafka, client_id, transactional_id=s.transactional_id,
+                                       extra={"transaction.timeout.ms": 60000,
+                                              "error_cb": self._on_error})
+        self._producer.init_transactions(TXN_TIMEOUT_S)
+        self._reader = ChangelogReader(s.kafka, self._changelog, client_id)
+        self._consumer = make_consumer(s.kafka, client_id, s.group_id, extra={
+            "group.protocol": "classic",
+            "partition.assignment.strategy": "range",
+            "group.instance.id": s.instance_id,
+            "session.timeout.ms": s.session_timeout_ms,
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 50,
+            "statistics.interval.ms": 5000,
+            "stats_cb": self._on_stats,
+            "error_cb": self._on_error,
+        })
+        self._consumer.subscribe(self._inputs, on_assign=self._on_assign,
+                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
+        log.info("engine started", transactional_id=s.transactional_id, policy=s.policy,
+                 group_id=s.group_id, instance_id=s.instance_id,
+                 metrics_port=self.health.port)
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _shutdown(self) -> None:
+        if self._txn_open:
+            self._commit()
+        if self._consumer is not None:
+            self._consumer.close()
+        if self._reader is not None:
+            self._reader.close()
+        if self._offers is not None:
+            self._offers.flush()
+            self._offers.close()
+        for task in self._tasks.values():
+            self._remember(task)
+        log.info("engine stopped", reason=self.stop.reason, processed=self._processed,
+                 restores=self._restores, restored_records=self._restored_records,
+                 partitions={str(p): h for p, h in sorted(self._history.items())})
+        if self.health is not None:
+            self.health.stop()
+
+    def _remember(self, task: PartitionTask) -> None:
+        self._history[task.partition] = {
+            "start_offsets": task.start_offsets, "first_read": task.first_read,
+            "restored_records": task.restored_records}
+
+    # ------------------------------------------------------------------ rebalance
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        wanted = sorted({tp.partition for tp in partitions})
+        self._restoring = True
+        try:
+            self._restore(wanted)
+            committed = consumer.committed(partitions, timeout=30)
+            for tp in committed:
+                task = self._tasks[tp.partition]
+                if tp.offset >= 0:
+                    task.start_offsets[self._logical[self._rank[tp.topic]]] = tp.offset
+        finally:
+            self._restoring = False
+        log.info("partitions assigned", partitions=wanted,
+                 flights=sum(len(t.core.flights) for t in self._tasks.values()))
+
+    def _restore(self, partitions: list[int]) -> None:
+        assert self._reader is not None
+        beat = self.health.beat if self.health else None
+        restored = self._reader.restore(partitions, progress=beat)
+        self._restores += 1
+        for p in partitions:
+            r = restored[p]
+            core = EngineCore(self._core_config)
+            for flight in r.flights.values():
+                core.restore(flight)
+            skip = {self._logical.index(t): o for t, o in r.offsets.items()
+                    if t in self._logical}
+            self._tasks[p] = PartitionTask(p, core, PartitionMerger(len(self._inputs)), skip,
+                                           dict(r.offsets), restored_records=r.records)
+            self._restored_records += r.records
+            if self._offers is not None:
+                self._offers.publish([offer_of(f) for f in r.flights.values() if f.scheduled])
+        metrics.FLIGHTS.set(sum(len(t.core.flights) for t in self._tasks.values()))
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        if self._txn_open:
+            try:
+                self._commit()
+            except KafkaException as e:
+                log.warning("commit on revoke failed; aborting", error=str(e))
+                self._abort()
+        self._drop(partitions)
+
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        if self._txn_open:
+            self._abort()
+        self._drop(partitions)
+
+    def _drop(self, partitions: list[TopicPartition]) -> None:
+        for p in sorted({tp.partition for tp in partitions}):
+            task = self._tasks.pop(p, None)
+            if task is not None:
+                self._remember(task)
+        log.info("partitions revoked", partitions=sorted({tp.partition for tp in partitions}))
+
+    # ------------------------------------------------------------------ main loop
+    def _loop(self) -> None:
+        s = self.settings
+        idle = IdleTracker(s.stop_when_idle)
+        interval = s.commit_interval_ms / 1000.0
+        max_records = s.commit_max_records
+        consumer = self._consumer
+        while not self.stop.requested:
+            assert self.health is not None
+            self.health.beat()
+            try:
+                messages = consumer.consume(num_messages=s.batch_size, timeout=0.1)
+            except KafkaException as e:
+                log.warning("consume failed", error=str(e))
+                continue
+            if messages:
+                self._broker_down = False
+                if self._ingest(messages):
+                    idle.activity()
+            due = time.monotonic() - self._last_commit >= interval or (
+                0 < max_records <= self._uncommitted)
+            if due and (self._txn_open or self._positions_moved()):
+                self._commit()
+            if self._offers is not None:
+                self._offers.tick()
+            if idle.should_stop(self._caught_up()):
+                self.stop.request("idle")
+
+    def _caught_up(self) -> bool:
+        return (bool(self._tasks) and not self._restoring and not self._txn_open
+                and all(t.merger.caught_up() for t in self._tasks.values())
+                and not self._positions_moved())
+
+    def _ingest(self, messages: list[Any]) -> bool:
+        """Queue a batch in the partitions' merges and process what the watermark releases."""
+        touched: set[PartitionTask] = set()
+        now = time.monotonic()
+        activity = False
+        for msg in messages:
+            task = self._tasks.get(msg.partition())
+            if task is None:
+                continue
+            rank = self._rank[msg.topic()]
+            err = msg.error()
+            if err is not None:
+                if err.code() == EOF_CODE:
+                    task.merger.mark_end(rank, msg.offset())
+                    touched.add(task)
+                else:
+                    log.warning("consumer error", error=str(err))
+                continue
+            activity = True
+            offset = msg.offset()
+            logical = self._logical[rank]
+            task.first_read.setdefault(logical, offset)
+            if offset < task.skip_below.get(rank, -1):
+                metrics.SKIPPED.labels(logical).inc()
+                task.merger.skipped(rank, offset)
+                continue
+            try:
+                event = ev.decode(ENGINE_INPUTS[rank], msg.value())
+                key = msg.key()
+                if key is not None and key != event.key:
+                    raise InvalidEventError(
+                        f"record key {key!r} does not match flight_id {event.flight_id!r}")
+                task.merger.push(rank, offset, event.event_time.timestamp(),
+                                 (event, msg, None, now))
+            except InvalidEventError as e:
+                task.merger.push(rank, offset, None, (None, msg, str(e), now))
+            touched.add(task)
+        for task in sorted(touched, key=lambda t: t.partition):
+            for pending in task.merger.release():
+                self._process(task, pending)
+        metrics.BUFFERED.set(sum(t.merger.buffered() for t in self._tasks.values()))
+        return activity
+
+    def _process(self, task: PartitionTask, pending: Pending) -> None:
+        event, msg, reason, read_at = pending.item
+        logical = self._logical[pending.rank]
+        if event is None:
+            outputs = [Output(Topic.DEAD_LETTER,
+                              dead_letter_for(msg, logical, reason, COMPONENT))]
+        else:
+            outputs = task.core.apply(logical, event, raw=msg.value(), partition=task.partition,
+                                      offset=pending.offset, timestamp_ms=msg.timestamp()[1])
+        metrics.EVENTS.labels(logical).inc()
+        self._processed += 1
+        self._uncommitted += 1
+        if outputs:
+            self._begin()
+            for out in outputs:
+                self._emit(task, out, read_at)
+        crash_point("engine.mid_batch")
+
+    def _begin(self) -> None:
+        if not self._txn_open:
+            self._producer.begin_transaction()
+            self._txn_open = True
+            self._txn_started = time.monotonic()
+
+    def _emit(self, task: PartitionTask, out: Output, read_at: float) -> None:
+        event = out.event
+        topic = self._out_topic[out.topic]
+        value = ev.encode(event)
+        if out.topic is Topic.DEAD_LETTER:
+            metrics.DEAD_LETTERS.labels(getattr(event, "source_topic", "")).inc()
+            self._produce(topic, value, event.key, None)
+            return
+        if out.topic is Topic.PROMO_DECISIONS:
+            self._txn_latency.append(read_at)
+            kind = type(event).__name__
+            self._txn_promotions.append((kind, str(getattr(event, "tier", "")),
+                                         getattr(event, "reason", "")))
+        self._produce(topic, value, event.key, task.partition)
+
+    def _produce(self, topic: str, value: bytes | None, key: bytes, partition: int | None
+                 ) -> None:
+        producer = self._producer
+        while True:
+            try:
+                if partition is None:
+                    producer.produce(topic, value=value, key=key)
+                else:
+                    producer.produce(topic, value=value, key=key, partition=partition)
+                return
+            except BufferError:
+                producer.poll(0.05)
+
+    # ------------------------------------------------------------------ transactions
+    def _positions_moved(self) -> bool:
+        return any(t.merger.positions() != t.committed for t in self._tasks.values())
+
+    def _commit(self) -> None:
+        """Changelog records of changed flights + input offsets + commit, then live offers."""
+        self._begin()
+        offsets: list[TopicPartition] = []
+        changed: list[tuple[PartitionTask, list[str]]] = []
+        for task in self._tasks.values():
+            positions = task.merger.positions()
+            for rank, offset in positions.items():
+                task.offsets[self._logical[rank]] = offset
+                offsets.append(TopicPartition(self._inputs[rank], task.partition, offset))
+            dirty = sorted(task.core.take_dirty())
+            for flight_id in dirty:
+                flight = task.core.flights.get(flight_id)
+                value = None if flight is None else encode_record(flight, task.offsets)
+                self._produce(self._changelog, value, flight_id.encode(), task.partition)
+            changed.append((task, dirty))
+        if self._crash_tests:
+            self._producer.flush(TXN_TIMEOUT_S)  # make the open transaction real on the broker
+        crash_point("engine.after_produce")
+        try:
+            if offsets:
+                self._producer.send_offsets_to_transaction(
+                    offsets, self._consumer.consumer_group_metadata(), TXN_TIMEOUT_S)
+            self._producer.commit_transaction(TXN_TIMEOUT_S)
+        except KafkaException as e:
+            error = e.args[0]
+            if error.fatal():
+                raise
+            log.warning("transaction failed; aborting and rewinding", error=str(e))
+            self._abort()
+            self._rewind()
+            return
+        self._txn_open = False
+        self._last_commit = time.monotonic()
+        self._uncommitted = 0
+        crash_point("engine.after_commit")
+        metrics.TRANSACTIONS.labels("committed").inc()
+        now = time.monotonic()
+        for read_at in self._txn_latency:
+            metrics.DECISION_LATENCY.observe(now - read_at)
+        for kind, tier, reason in self._txn_promotions:
+            metrics.PROMOTIONS.labels(kind, tier, reason).inc()
+        self._txn_latency.clear()
+        self._txn_promotions.clear()
+        for task in self._tasks.values():
+            task.committed = task.merger.positions()
+        metrics.FLIGHTS.set(sum(len(t.core.flights) for t in self._tasks.values()))
+        if self._offers is not None:
+            self._offers.publish([offer_of(task.core.flights[f]) for task, dirty in changed
+                                  for f in dirty if f in task.core.flights
+                                  and task.core.flights[f].scheduled])
+
+    def _abort(self) -> None:
+        try:
+            self._producer.abort_transaction(TXN_TIMEOUT_S)
+        finally:
+            self._txn_open = False
+            self._txn_latency.clear()
+            self._txn_promotions.clear()
+            metrics.TRANSACTIONS.labels("aborted").inc()
+
+    def _rewind(self) -> None:
+        """After an abort: state back to the changelog, inputs back to the committed offsets."""
+        partitions = sorted(self._tasks)
+        self._restoring = True
+        try:
+            self._restore(partitions)
+            tps = [TopicPartition(name, p) for name in self._inputs for p in partitions]
+            for tp in self._consumer.committed(tps, timeout=30):
+                if tp.offset >= 0:
+                    self._consumer.seek(tp)
+        finally:
+            self._restoring = False
+
+
+def run(settings: Settings, stop: StopSignal | None = None, partitions: Iterable[int] = ()
+        ) -> int:
+    """Build and run the engine (``partitions`` is unused: assignment comes from the group)."""
+    del partitions
+    return EngineApp(settings, stop or StopSignal()).run()

@@ -1,0 +1,388 @@
+"""The functional core: events in, per-flight state and output events out. No Kafka here.
+
+The Kafka shell (``app.py``) feeds it one partition's inputs in merged event-time order; the
+policy evaluator and the benchmark feed it lists of events in process. Everything is computed
+from event times, so the same inputs always give the same outputs and the same ids.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from airline_core import events as ev
+from airline_core.dead_letter import dead_letter_for
+from airline_core.ids import derive_id, derived_event_id
+from airline_core.topics import Topic
+
+from airline_engine.curve import BookingCurve
+from airline_engine.forecast import DAY_S, FlightView, view_of
+from airline_engine.policy import End, Policy, Trigger
+from airline_engine.state import (
+    CANCELLED,
+    DEPARTED,
+    OPEN,
+    BucketCapacity,
+    FlightState,
+    Parked,
+    Party,
+    Promo,
+)
+
+DECISION_SOURCE: Final = "RULE_ENGINE"
+COMPONENT: Final = "airline-engine"
+ECONOMY: Final = "Y"
+DEFAULT_TARGET_BUCKET: Final = "K"
+
+
+class Output(NamedTuple):
+    """An event to publish on a topic, and the input event time it answers (for latency)."""
+
+    topic: Topic
+    event: ev.Event
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Knobs of tracking and metrics (the policy carries its own)."""
+
+    policy: Policy
+    curve: BookingCurve
+    target_load_factor: float = 0.835
+    metrics_interval_s: float = 15 * 60
+    unknown_flight_s: float = 60 * 60
+
+
+class _RawMessage:
+    """Looks like a confluent-kafka ``Message`` to :func:`dead_letter_for` (parked records)."""
+
+    def __init__(self, parked: Parked) -> None:
+        self._p = parked
+
+    def key(self) -> bytes | None:
+        return self._p.key
+
+    def value(self) -> bytes:
+        return self._p.value
+
+    def partition(self) -> int:
+        return self._p.partition
+
+    def offset(self) -> int:
+        return self._p.offset
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return []
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, self._p.timestamp_ms)
+
+
+def target_bucket(event: ev.FlightScheduled) -> str:
+    """The cheapest bucket of the economy cabin (``Y``, else the largest cabin); ``K`` if none."""
+    buckets = event.fare_buckets
+    if not buckets:
+        return DEFAULT_TARGET_BUCKET
+    cabins = {b.cabin_code for b in buckets}
+    if ECONOMY in cabins:
+        economy = ECONOMY
+    else:
+        sizes = {c.cabin_code: c.seat_count for c in event.cabins}
+        economy = max(sorted(cabins), key=lambda c: sizes.get(c, 0))
+    return min((b for b in buckets if b.cabin_code == economy),
+               key=lambda b: (b.price, b.bucket)).bucket
+
+
+class EngineCore:
+    """Tracks flights and decides promotions for one partition (or for everything, in process).
+
+    ``dirty`` collects the flights whose state changed since the shell last took it; a flight
+    in ``dirty`` but no longer in ``flights`` was deleted (the shell writes a tombstone).
+    """
+
+    def __init__(self, config: CoreConfig) -> None:
+        self.config = config
+        self.policy = config.policy
+        self.flights: dict[str, FlightState] = {}
+        self.dirty: set[str] = set()
+        self._parked_oldest: float | None = None
+
+    # ------------------------------------------------------------------ state access
+    def restore(self, flight: FlightState) -> None:
+        """Adopt a flight restored from the changelog."""
+        self.flights[flight.flight_id] = flight
+        if flight.parked:
+            oldest = min(p.event_s for p in flight.parked)
+            if self._parked_oldest is None or oldest < self._parked_oldest:
+                self._parked_oldest = oldest
+
+    def take_dirty(self) -> set[str]:
+        """The flights changed since the last call (and forget them)."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def view(self, flight_id: str, now_s: float) -> FlightView:
+        """The pace and forecast of a flight at ``now_s`` (for tools and tests)."""
+        return view_of(self.flights[flight_id], now_s, self.config.curve,
+                       self.config.target_load_factor)
+
+    # ------------------------------------------------------------------ events in
+    def apply(self, topic: str, event: Any, *, raw: bytes | None = None, partition: int = 0,
+              offset: int = -1, timestamp_ms: int = 0) -> list[Output]:
+        """Apply one input event; returns the events to publish because of it."""
+        out: list[Output] = []
+        now_s = event.event_time.timestamp()
+        if self._parked_oldest is not None and \
+                now_s - self.config.unknown_flight_s > self._parked_oldest:
+            self._expire_parked(now_s, out)
+        flight = self.flights.get(event.flight_id)
+        if type(event) is ev.FlightScheduled:
+            if flight is None:
+                flight = self.flights[event.flight_id] = FlightState(event.flight_id)
+            self._schedule(flight, event)
+            self._after(flight, event, now_s, True, out)
+            if flight.parked:
+                self._replay_parked(flight, out)
+            return out
+        if flight is None or not flight.scheduled:
+            self._park(flight, topic, event, raw, partition, offset, timestamp_ms, now_s)
+            return out
+        force, metrics = self._track(flight, event, now_s)
+        self._after(flight, event, now_s, force, out, metrics)
+        return out
+
+    def apply_all(self, items: Iterable[tuple[str, Any]]) -> list[Output]:
+        """Apply (topic, event) pairs in order (in-process runs)."""
+        out: list[Output] = []
+        for topic, event in items:
+            out.extend(self.apply(topic, event))
+        return out
+
+    # ------------------------------------------------------------------ tracking
+    def _schedule(self, flight: FlightState, event: ev.FlightScheduled) -> None:
+        flight.scheduled = True
+        flight.status = OPEN
+        flight.airline_code = event.airline_code
+        flight.departure_s = event.scheduled_departure_time.timestamp()
+        flight.cabins = {c.cabin_code: c.seat_count for c in event.cabins}
+        flight.total_seats = event.total_seats or sum(flight.cabins.values())
+        flight.buckets = [BucketCapacity(b.bucket, b.cabin_code, str(b.price), b.seats)
+                          for b in event.fare_buckets]
+        flight.target_fare_bucket = target_bucket(event)
+
+    def _track(self, flight: FlightState, event: Any, now_s: float) -> tuple[bool, bool]:
+        """Update ``flight``; returns (metrics now regardless of rate, metrics-worthy change)."""
+        kind = type(event)
+        if kind is ev.BookingCreated:
+            if event.booking_id in flight.parties:
+                return False, False  # the same booking twice: counted once
+            seats: dict[str, int] = {}
+            for p in event.passengers:
+                seats[p.cabin_code] = seats.get(p.cabin_code, 0) + 1
+            n = len(event.passengers)
+            flight.parties[event.booking_id] = Party(event.fare_bucket, seats)
+            flight.booked += n
+            for cabin, count in seats.items():
+                flight.booked_by_cabin[cabin] = flight.booked_by_cabin.get(cabin, 0) + count
+            flight.booked_by_bucket[event.fare_bucket] = \
+                flight.booked_by_bucket.get(event.fare_bucket, 0) + n
+            recent = flight.recent_bookings
+            if not recent or recent[-1] <= now_s:
+                recent.append(now_s)
+            else:
+                insort(recent, now_s)
+            if recent[0] <= now_s - DAY_S:
+                cut = now_s - DAY_S
+                flight.recent_bookings = [t for t in recent if t > cut]
+            return False, True
+        if kind is ev.BookingCancelled:
+            party = flight.parties.pop(event.booking_id, None)
+            if party is None:
+                return False, False
+            n = sum(party.seats.values())
+            flight.booked -= n
+            for cabin, count in party.seats.items():
+                flight.booked_by_cabin[cabin] = flight.booked_by_cabin.get(cabin, 0) - count
+            flight.booked_by_bucket[party.bucket] = \
+                flight.booked_by_bucket.get(party.bucket, 0) - n
+            return False, True
+        if kind is ev.CabinInventorySnapshot:
+            for cabin in event.cabins:
+                for b in cabin.fare_buckets:
+                    flight.available_by_bucket[b.bucket] = b.available_seats
+            return False, False
+        if kind is ev.SeatAssigned:
+            flight.seats_assigned += 1
+            return False, False
+        if kind is ev.SeatReleased:
+            flight.seats_assigned = max(flight.seats_assigned - 1, 0)
+            return False, False
+        if kind is ev.FlightDelayed:
+            flight.departure_s = event.new_departure_time.timestamp()
+            return True, True
+        if kind is ev.FlightDeparted:
+            flight.status = DEPARTED
+            flight.parties = {}  # final: nothing can be cancelled any more
+            return True, True
+        if kind is ev.FlightCancelled:
+            flight.status = CANCELLED
+            return True, True
+        return False, False  # CheckInOpened, BoardingStarted: nothing to track
+
+    def _after(self, flight: FlightState, event: Any, now_s: float, force: bool,
+               out: list[Output], metrics: bool = True) -> None:
+        """Version the change, ask the policy, emit metrics when due."""
+        flight.version += 1
+        if now_s > flight.last_event_s:
+            flight.last_event_s = now_s
+        self.dirty.add(flight.flight_id)
+        view = view_of(flight, now_s, self.config.curve, self.config.target_load_factor)
+        decision = self.policy.decide(flight, view, now_s)
+        if decision is not None:
+            self._decide(flight, event, view, decision, now_s, out)
+            force = True
+        if metrics:
+            flight.metrics_dirty = True
+        last = flight.last_metrics_s
+        if force or (flight.metrics_dirty and (
+                last is None or now_s - last >= self.config.metrics_interval_s)):
+            out.append(Output(Topic.INVENTORY_METRICS, self._metrics(flight, event, view)))
+            flight.metrics_dirty = False
+            flight.last_metrics_s = now_s
+
+    def _decide(self, flight: FlightState, event: Any, view: FlightView,
+                decision: Trigger | End, now_s: float, out: list[Output]) -> None:
+        version = self.policy.version
+        if isinstance(decision, Trigger):
+            promo_id = derive_id("promo", flight.flight_id, event.event_id, decision.tier)
+            if flight.promo is None:
+                flight.promos_started += 1
+            flight.promo = Promo(promo_id, decision.tier, decision.discount_percentage,
+                                 flight.target_fare_bucket, now_s, decision.reason)
+            flight.last_promo_change_s = now_s
+            out.append(Output(Topic.PROMO_DECISIONS, ev.PromotionTriggered(
+                event_id=derived_event_id(event.event_id, "promotion"),
+                event_time=event.event_time,
+                flight_id=flight.flight_id,
+                decision_source=DECISION_SOURCE,
+                current_load_factor=view.load_factor,
+                minutes_to_departure=view.minutes_to_departure,
+                target_fare_bucket=flight.target_fare_bucket,
+                discount_percentage=decision.discount_percentage,
+                promo_id=promo_id,
+                tier=decision.tier,
+                reason=decision.reason,
+                inputs=decision.inputs,
+                policy_version=version,
+            )))
+            return
+        promo = flight.promo
+        assert promo is not None
+        flight.promo = None
+        flight.last_promo_change_s = now_s
+        out.append(Output(Topic.PROMO_DECISIONS, ev.PromotionEnded(
+            event_id=derived_event_id(event.event_id, "promotion-ended"),
+            event_time=event.event_time,
+            flight_id=flight.flight_id,
+            promo_id=promo.promo_id,
+            decision_source=DECISION_SOURCE,
+            reason=decision.reason,
+            target_fare_bucket=promo.target_fare_bucket,
+            discount_percentage=promo.discount_percentage,
+            current_load_factor=view.load_factor,
+            minutes_to_departure=view.minutes_to_departure,
+            policy_version=version,
+        )))
+
+    def _metrics(self, flight: FlightState, event: Any,
+                 view: FlightView) -> ev.CabinInventoryMetrics:
+        promo = flight.promo
+        return ev.CabinInventoryMetrics(
+            event_id=derived_event_id(event.event_id, "metrics"),
+            event_time=event.event_time,
+            flight_id=flight.flight_id,
+            booked_seats=max(view.booked, 0),
+            total_seats=view.capacity,
+            load_factor=max(view.load_factor, 0.0),
+            minutes_to_departure=view.minutes_to_departure,
+            seats_remaining=view.seats_remaining,
+            bookings_last_hour=view.bookings_last_hour,
+            bookings_last_day=view.bookings_last_day,
+            expected_booked_to_date=round(view.expected_booked_to_date, 3),
+            forecast_load_factor=view.forecast_load_factor,
+            active_discount_percentage=promo.discount_percentage if promo else 0,
+            active_promo_id=promo.promo_id if promo else None,
+            state_version=flight.version,
+        )
+
+    # ------------------------------------------------------------------ unknown flights
+    def _park(self, flight: FlightState | None, topic: str, event: Any, raw: bytes | None,
+              partition: int, offset: int, timestamp_ms: int, now_s: float) -> None:
+        if flight is None:
+            flight = self.flights[event.flight_id] = FlightState(event.flight_id)
+        value = raw if raw is not None else ev.encode(event)
+        flight.parked.append(Parked(str(topic), partition, offset, timestamp_ms, now_s, value,
+                                    event.key))
+        self.dirty.add(flight.flight_id)
+        if self._parked_oldest is None or now_s < self._parked_oldest:
+            self._parked_oldest = now_s
+
+    def _replay_parked(self, flight: FlightState, out: list[Output]) -> None:
+        parked, flight.parked = flight.parked, []
+        for p in parked:
+            event = ev.decode(p.topic, p.value)
+            out.extend(self.apply(p.topic, event, raw=p.value, partition=p.partition,
+                                  offset=p.offset, timestamp_ms=p.timestamp_ms))
+        self._recompute_parked_oldest()
+
+    def _expire_parked(self, now_s: float, out: list[Output]) -> None:
+        """Events that waited too long for their FlightScheduled go to dead_letter."""
+        cut = now_s - self.config.unknown_flight_s
+        for flight_id in sorted(self.flights):
+            flight = self.flights[flight_id]
+            if not flight.parked or flight.scheduled:
+                continue
+            keep = []
+            for p in flight.parked:
+                if p.event_s < cut:
+                    out.append(Output(Topic.DEAD_LETTER, dead_letter_for(
+                        _RawMessage(p), p.topic,
+                        f"unknown flight {flight_id}: no FlightScheduled within "
+                        f"{self.config.unknown_flight_s / 60:.0f} minutes of event time",
+                        COMPONENT)))
+                else:
+                    keep.append(p)
+            flight.parked = keep
+            self.dirty.add(flight_id)
+            if not keep:
+                del self.flights[flight_id]
+        self._recompute_parked_oldest()
+
+    def _recompute_parked_oldest(self) -> None:
+        times = [p.event_s for f in self.flights.values() for p in f.parked]
+        self._parked_oldest = min(times) if times else None
+
+
+def core_config(settings: Any) -> CoreConfig:
+    """The core's configuration from :class:`~airline_engine.settings.Settings`."""
+    from airline_engine.policy import Iteration2Policy, PacePolicy
+
+    policy: Policy
+    if settings.policy == "iteration2":
+        policy = Iteration2Policy()
+    else:
+        policy = PacePolicy(
+            tiers=settings.tier_list(), margin=settings.margin,
+            recovery_margin=settings.recovery_margin,
+            min_expected_seats=settings.min_expected_seats,
+            window_start_minutes=settings.window_start_minutes,
+            window_end_minutes=settings.window_end_minutes,
+            cooldown_minutes=settings.cooldown_minutes,
+            target_load_factor=settings.target_load_factor)
+    return CoreConfig(
+        policy=policy, curve=BookingCurve.parse(settings.booking_curve),
+        target_load_factor=settings.target_load_factor,
+        metrics_interval_s=settings.metrics_interval_minutes * 60.0,
+        unknown_flight_s=settings.unknown_flight_minutes * 60.0)

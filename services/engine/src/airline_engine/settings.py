@@ -1,0 +1,145 @@
+"""The engine's settings: environment variables with defaults documented in ``--help``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Literal
+
+from airline_core.config import (
+    KafkaSettings,
+    LogSettings,
+    group,
+    metrics_port,
+    non_negative,
+    positive,
+    setting,
+    stop_when_idle,
+)
+
+
+def _fraction(value: float) -> str | None:
+    return None if 0.0 <= value < 1.0 else "must be in [0, 1)"
+
+
+def _load_factor(value: float) -> str | None:
+    return None if 0.0 < value <= 1.0 else "must be in (0, 1]"
+
+
+def _tiers(value: str) -> str | None:
+    try:
+        tiers = [int(part) for part in value.split(",")]
+    except ValueError:
+        return "must be comma-separated whole percentages, e.g. 5,10,15,25"
+    if not tiers or any(not 0 < t <= 100 for t in tiers) or tiers != sorted(set(tiers)):
+        return "must be increasing percentages between 1 and 100"
+    return None
+
+
+def _curve(value: str) -> str | None:
+    from airline_engine.curve import BookingCurve  # local: settings must import cheaply
+
+    try:
+        BookingCurve.parse(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def default_instance_id() -> str:
+    """``HOSTNAME`` (a StatefulSet pod name such as ``airline-engine-0``), else ``engine-0``."""
+    return os.environ.get("HOSTNAME") or "engine-0"
+
+
+#: The mixed booking curve of ``../shared/domain.md`` (logosorthos aviation articles): share of
+#: final demand booked by days before departure; a curve starts at 0 some 120 days out.
+DEFAULT_CURVE = "120:0,60:0.10,30:0.45,7:0.80,1:0.95,0:1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything ``airline-engine`` reads at start."""
+
+    kafka: KafkaSettings = group(KafkaSettings)
+    log: LogSettings = group(LogSettings)
+    metrics_port: int = metrics_port(8002)
+    group_id: str = setting("KAFKA_GROUP_ID", "airline-engine", "consumer group of the engine")
+    commit_interval_ms: int = setting(
+        "ENGINE_COMMIT_INTERVAL_MS", 1000,
+        "how often the Kafka transaction (outputs + state changelog + input offsets) commits",
+        check=positive)
+    policy: Literal["pace", "iteration2"] = setting(
+        "ENGINE_POLICY", "pace",
+        "promotion policy: pace (behind the booking curve, tiers, cooldown) or iteration2 "
+        "(the user's rule: one 10% promotion 2-7 days out with < 5 bookings in the last hour)")
+    instance_id: str = setting(
+        "ENGINE_INSTANCE_ID", default_instance_id(),
+        "stable name of this instance (StatefulSet pod name); the transactional id is "
+        "<KAFKA_GROUP_ID>-<ENGINE_INSTANCE_ID> and it is the static group member id")
+    redis_url: str = setting(
+        "REDIS_URL", "", "Redis for live offers (airline:offer:<flight_id>); empty: off",
+        flag="--redis-url")
+    stop_when_idle: float = stop_when_idle()
+    target_load_factor: float = setting(
+        "ENGINE_TARGET_LOAD_FACTOR", 0.835,
+        "final load factor the booking curve aims at (IATA 2024 global record 83.5%)",
+        check=_load_factor)
+    booking_curve: str = setting(
+        "ENGINE_BOOKING_CURVE", DEFAULT_CURVE,
+        "expected share of final bookings by days out, 'days:share,...' (linear between points)",
+        check=_curve)
+    margin: float = setting(
+        "ENGINE_MARGIN", 0.15,
+        "a flight is behind when bookings < (1 - margin) x expected bookings to date",
+        check=_fraction)
+    recovery_margin: float = setting(
+        "ENGINE_RECOVERY_MARGIN", 0.05,
+        "a promotion ends when bookings >= (1 - recovery margin) x expected to date",
+        check=_fraction)
+    min_expected_seats: float = setting(
+        "ENGINE_MIN_EXPECTED_SEATS", 5.0,
+        "pace is judged only once the curve expects at least this many seats",
+        check=non_negative)
+    window_start_minutes: int = setting(
+        "ENGINE_WINDOW_START_MINUTES", 14 * 24 * 60,
+        "decision window opens this many minutes before departure", check=positive)
+    window_end_minutes: int = setting(
+        "ENGINE_WINDOW_END_MINUTES", 120,
+        "decision window closes this many minutes before departure", check=non_negative)
+    tiers: str = setting(
+        "ENGINE_TIERS", "5,10,15,25", "discount tiers in percent, escalated one at a time",
+        check=_tiers)
+    cooldown_minutes: int = setting(
+        "ENGINE_COOLDOWN_MINUTES", 360,
+        "minimum simulated minutes between promotion changes on one flight (start, escalate, "
+        "recovery end)", check=non_negative)
+    metrics_interval_minutes: int = setting(
+        "ENGINE_METRICS_INTERVAL_MINUTES", 15,
+        "at most one inventory_metrics record per flight per this many simulated minutes "
+        "(lifecycle and promotion changes always emit)", check=non_negative)
+    unknown_flight_minutes: int = setting(
+        "ENGINE_UNKNOWN_FLIGHT_MINUTES", 60,
+        "events of a flight not yet scheduled wait this many event-time minutes for its "
+        "FlightScheduled, then go to dead_letter", check=non_negative)
+    commit_max_records: int = setting(
+        "ENGINE_COMMIT_MAX_RECORDS", 20000,
+        "commit early once a transaction covers this many input records (bounds transaction "
+        "size; 0: time only)", check=non_negative)
+    batch_size: int = setting(
+        "ENGINE_BATCH_SIZE", 2000, "records fetched per consume() call", check=positive)
+    session_timeout_ms: int = setting(
+        "ENGINE_SESSION_TIMEOUT_MS", 45000,
+        "consumer group session timeout (a vanished static member keeps its partitions this "
+        "long)", check=positive)
+    redis_retry_seconds: float = setting(
+        "ENGINE_REDIS_RETRY_SECONDS", 5.0,
+        "while Redis is down, retry the resync this often", check=positive)
+
+    def tier_list(self) -> tuple[int, ...]:
+        """``ENGINE_TIERS`` as numbers."""
+        return tuple(int(part) for part in self.tiers.split(","))
+
+    @property
+    def transactional_id(self) -> str:
+        """Stable per instance: a restarted pod fences its predecessor at once."""
+        return f"{self.group_id}-{self.instance_id}"

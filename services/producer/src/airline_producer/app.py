@@ -1,0 +1,160 @@
+"""The thin shell: runs the simulation, paces it, feeds it discounts and writes it to Kafka.
+
+Order of start-up: check the topics exist (co-partitioned), register the transactional id
+(fencing a previous incarnation), find the last committed tick, open the promotion source, then
+regenerate the simulation from the seed, skipping committed ticks without writing them.
+On SIGTERM/SIGINT the current transaction is committed and everything flushed before exit 0.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from airline_core.events import BookingCancelled, BookingCreated
+from airline_core.kafka import make_consumer, require_topics
+from airline_core.lifecycle import StopSignal
+from airline_core.logging import get_logger
+from airline_core.topics import Topic, physical_name
+
+from airline_producer import metrics
+from airline_producer.errors import PromotionSourceError
+from airline_producer.kafka_sink import PRODUCED_TOPICS, KafkaSink
+from airline_producer.promotions import DiscountBook, RedisSource, TopicSource, book_from_file
+from airline_producer.settings import Settings
+from airline_producer.simulation import DiscountLookup, Simulation, Tick
+
+log = get_logger(__name__)
+
+#: With --speed max, a transaction is committed once it holds this many events (whole ticks).
+MAX_EVENTS_PER_TRANSACTION = 20_000
+
+
+class Refreshing(Protocol):
+    """A live promotion source: polled before each tick is simulated."""
+
+    book: DiscountBook
+
+    def refresh(self, now: int, flight_ids: Any) -> int: ...
+
+
+class Status:
+    """What ``/readyz`` reports."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.reason = "starting"
+
+    def check(self) -> tuple[bool, str]:
+        """(ready, reason) for the health server."""
+        return self.ready, self.reason
+
+
+def open_promotions(settings: Settings, partitions: int | None = None
+                    ) -> tuple[DiscountLookup | None, Refreshing | None]:
+    """The discount lookup for the configured mode, and the live source to poll (if any)."""
+    delay = round(settings.promotion_delay_minutes * 60)
+    if settings.promotions == "off":
+        return None, None
+    if settings.promotions == "file":
+        if not settings.promotions_file:
+            raise PromotionSourceError("--promotions file needs PRODUCER_PROMOTIONS_FILE")
+        return book_from_file(Path(settings.promotions_file), delay).lookup, None
+    if settings.promotions == "topic":
+        counts = require_topics(settings.kafka, [Topic.PROMO_DECISIONS])
+        consumer = make_consumer(settings.kafka, "airline-producer-promotions",
+                                 f"{settings.effective_transactional_id}-promotions")
+        source: Refreshing = TopicSource(
+            consumer, physical_name(Topic.PROMO_DECISIONS, settings.kafka.topic_prefix), delay,
+            partitions or counts[Topic.PROMO_DECISIONS])
+        return source.book.lookup, source
+    import redis  # only needed in this mode
+
+    source = RedisSource(redis.Redis.from_url(settings.redis_url), delay)
+    return source.book.lookup, source
+
+
+def _count(tick: Tick) -> None:
+    for _, event in tick.events:
+        if isinstance(event, BookingCreated):
+            metrics.BOOKINGS.inc()
+            metrics.PASSENGERS.inc(len(event.passengers))
+        elif isinstance(event, BookingCancelled):
+            metrics.CANCELLATIONS.inc()
+
+
+def _ticks(sim: Simulation, source: Refreshing | None) -> Iterator[Tick]:
+    """The simulation's ticks, polling the live promotion source before each one."""
+    generator = sim.run()
+    index = 0
+    while True:
+        if source is not None:
+            source.refresh(sim.tick_start(index), sim.live_flight_ids())
+        try:
+            tick = next(generator)
+        except StopIteration:
+            return
+        index += 1
+        yield tick
+
+
+def run(settings: Settings, stop: StopSignal, status: Status | None = None,
+        beat: Any = None) -> int:
+    """Run until every flight has departed (or a stop is requested); returns the exit code."""
+    status = status or Status()
+    partitions = require_topics(settings.kafka, PRODUCED_TOPICS, co_partitioned=True)
+    sink = KafkaSink(settings.kafka, settings.effective_transactional_id)
+    sink.init()
+    done = sink.last_committed_tick(partitions)
+    lookup, source = open_promotions(settings)
+    sim = Simulation(settings, lookup)
+    log.info("producer starting", flights=len(sim.flights), resume_after_tick=done,
+             promotions=settings.promotions, speed=settings.speed, seed=settings.seed)
+    status.ready, status.reason = True, "producing"
+    factor = settings.speed_factor
+    max_ticks = 1 if factor is not None else settings.transaction_max_ticks
+    anchor: tuple[float, int] | None = None
+    batch: list[Tick] = []
+    batch_events = 0
+    started = time.monotonic()
+    written = 0
+    for tick in _ticks(sim, source):
+        if beat is not None:
+            beat()
+        if tick.index <= done:
+            metrics.TICKS.labels("skipped").inc()
+            continue
+        if factor is not None:
+            if anchor is None:
+                anchor = (time.monotonic(), tick.start)
+            due = anchor[0] + (tick.end - anchor[1]) / factor
+            if stop.wait(max(0.0, due - time.monotonic())):
+                break
+        if tick.events:
+            batch.append(tick)
+            batch_events += len(tick.events)
+        if batch and (len(batch) >= max_ticks or batch_events >= MAX_EVENTS_PER_TRANSACTION):
+            written += _commit(sink, batch)
+            batch, batch_events = [], 0
+        metrics.SIMULATED_TIME.set(tick.end)
+        if stop.requested:
+            break
+    if batch:
+        written += _commit(sink, batch)
+    sink.flush()
+    elapsed = time.monotonic() - started
+    log.info("producer finished", events=written, seconds=round(elapsed, 2),
+             events_per_second=round(written / elapsed) if elapsed > 0 else None,
+             stopped_by=stop.reason or "end of schedule", **dict(sim.counts))
+    status.ready, status.reason = False, "finished"
+    return 0
+
+
+def _commit(sink: KafkaSink, batch: list[Tick]) -> int:
+    written = sink.write(batch)
+    for tick in batch:
+        _count(tick)
+        metrics.TICKS.labels("committed").inc()
+    return written

@@ -1,0 +1,196 @@
+"""Where the producer learns live discounts: nowhere (open loop), a file, the topic, or Redis.
+
+Every source feeds a :class:`DiscountBook`, a per-flight timeline of "from this simulated instant
+on, this discount is live (or none is)". The simulation asks ``book.lookup(flight_id, t)`` at
+each tick boundary. A decision with event time ``e`` becomes effective at ``e + delay`` and, when
+it is only learned later (topic and Redis modes, where the engine runs behind the producer), at
+the first tick boundary after it was learned: never earlier than ``e + delay``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airline_core.errors import InvalidEventError
+from airline_core.events import PromotionEnded, PromotionTriggered, decode_any
+from airline_core.timeutil import parse_utc
+
+from airline_producer.errors import PromotionSourceError
+from airline_producer.simulation import ActiveDiscount
+
+
+def _epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+class DiscountBook:
+    """Per flight, the discount live from each effective instant (a step function of time)."""
+
+    def __init__(self) -> None:
+        # flight_id -> parallel lists of effective times and the discount live from then on
+        self._times: dict[str, list[tuple[int, int]]] = {}
+        self._states: dict[str, list[ActiveDiscount | None]] = {}
+        self._seq = 0
+        self.decisions = 0
+
+    def set(self, flight_id: str, effective: int, discount: ActiveDiscount | None) -> None:
+        """From ``effective`` (epoch seconds) on, ``discount`` is live on the flight (``None``:
+        none). Later calls for the same instant win (they were learned later)."""
+        self._seq += 1
+        times = self._times.setdefault(flight_id, [])
+        states = self._states.setdefault(flight_id, [])
+        pos = bisect.bisect_right(times, (effective, self._seq))
+        times.insert(pos, (effective, self._seq))
+        states.insert(pos, discount)
+        self.decisions += 1
+
+    def lookup(self, flight_id: str, at: int) -> ActiveDiscount | None:
+        """The discount live on ``flight_id`` at ``at`` (epoch seconds)."""
+        times = self._times.get(flight_id)
+        if not times:
+            return None
+        pos = bisect.bisect_right(times, (at, self._seq + 1))
+        return self._states[flight_id][pos - 1] if pos else None
+
+    def current(self, flight_id: str) -> ActiveDiscount | None:
+        """The latest discount recorded for the flight, whatever its effective time."""
+        states = self._states.get(flight_id)
+        return states[-1] if states else None
+
+    def apply(self, event: PromotionTriggered | PromotionEnded, delay_seconds: int,
+              not_before: int = 0) -> None:
+        """Record a decision event: effective at ``max(event_time + delay, not_before)``."""
+        effective = max(_epoch(event.event_time) + delay_seconds, not_before)
+        if isinstance(event, PromotionTriggered):
+            promo_id = event.promo_id or event.event_id
+            self.set(event.flight_id, effective, ActiveDiscount(
+                promo_id, event.target_fare_bucket, event.discount_percentage)
+                if event.discount_percentage > 0 else None)
+        else:
+            live = self.current(event.flight_id)
+            if live is None or live.promo_id == event.promo_id:
+                self.set(event.flight_id, effective, None)
+
+
+def promotion_events(lines: Iterable[bytes | str]) -> list[PromotionTriggered | PromotionEnded]:
+    """Decode a JSONL stream of recorded decisions (other event types are an error)."""
+    result: list[PromotionTriggered | PromotionEnded] = []
+    for number, line in enumerate(lines, 1):
+        raw = line.encode() if isinstance(line, str) else line
+        if not raw.strip():
+            continue
+        try:
+            event = decode_any(raw.strip())
+        except InvalidEventError as e:
+            raise PromotionSourceError(f"line {number}: {e}") from e
+        if not isinstance(event, PromotionTriggered | PromotionEnded):
+            raise PromotionSourceError(
+                f"line {number}: {type(event).__name__} is not a promotion decision")
+        result.append(event)
+    return result
+
+
+def book_from_file(path: Path, delay_seconds: int) -> DiscountBook:
+    """A book replaying recorded decisions: deterministic, so runs are byte-identical."""
+    try:
+        with path.open("rb") as handle:
+            events = promotion_events(handle)
+    except OSError as e:
+        raise PromotionSourceError(f"cannot read promotions file {path}: {e}") from e
+    book = DiscountBook()
+    for event in sorted(events, key=lambda ev: ev.event_time):
+        book.apply(event, delay_seconds)
+    return book
+
+
+class TopicSource:
+    """Reads ``promo_decisions`` (read_committed) from the beginning, into a book."""
+
+    def __init__(self, consumer: Any, topic: str, delay_seconds: int, partitions: int) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        self.book = DiscountBook()
+        self._consumer = consumer
+        self._delay = delay_seconds
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+
+    def refresh(self, now: int, flight_ids: Iterable[str] = ()) -> int:
+        """Take every decision available now; returns how many were read."""
+        count = 0
+        while True:
+            messages = self._consumer.consume(num_messages=1000, timeout=0.0)
+            if not messages:
+                return count
+            for message in messages:
+                if message.error():
+                    continue
+                try:
+                    event = decode_any(message.value())
+                except InvalidEventError:
+                    continue  # the engine's dead-lettering is not the producer's job
+                if isinstance(event, PromotionTriggered | PromotionEnded):
+                    self.book.apply(event, self._delay, not_before=now)
+                    count += 1
+
+    def close(self) -> None:
+        """Close the consumer."""
+        self._consumer.close()
+
+
+class RedisSource:
+    """Reads the engine's live offers, hash ``airline:offer:{flight_id}`` per flight on sale."""
+
+    def __init__(self, client: Any, delay_seconds: int) -> None:
+        self.book = DiscountBook()
+        self._client = client
+        self._delay = delay_seconds
+
+    def refresh(self, now: int, flight_ids: Iterable[str]) -> int:
+        """Read the live offer of every flight on sale; record what changed (effective from the
+        offer's ``effective_from`` + delay, never before ``now``)."""
+        ids = list(flight_ids)
+        if not ids:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        for flight_id in ids:
+            pipe.hgetall(f"airline:offer:{flight_id}")
+        try:
+            results = pipe.execute()
+        except Exception as e:  # redis raises many types (connection, timeout, response)
+            raise PromotionSourceError(f"cannot read live offers from Redis: {e}") from e
+        changed = 0
+        for flight_id, raw in zip(ids, results, strict=True):
+            offer = _parse_offer(raw)
+            live = self.book.current(flight_id)
+            if offer is None:
+                if live is not None:
+                    self.book.set(flight_id, now, None)
+                    changed += 1
+                continue
+            discount, effective_from = offer
+            if live != discount:
+                self.book.set(flight_id, max(effective_from + self._delay, now), discount)
+                changed += 1
+        return changed
+
+
+def _parse_offer(raw: dict[Any, Any] | None) -> tuple[ActiveDiscount, int] | None:
+    if not raw:
+        return None
+    fields = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes)
+                                                            else v) for k, v in raw.items()}
+    try:
+        percentage = int(float(fields.get("discount_percentage", 0)))
+        if percentage <= 0:
+            return None
+        discount = ActiveDiscount(fields["promo_id"], fields["target_fare_bucket"], percentage)
+        return discount, _epoch(parse_utc(fields["effective_from"]))
+    except (KeyError, ValueError) as e:
+        raise PromotionSourceError(f"malformed live offer {fields!r}: {e}") from e
+
+
+__all__ = ["DiscountBook", "RedisSource", "TopicSource", "book_from_file"]

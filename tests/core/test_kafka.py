@@ -1,0 +1,63 @@
+"""Kafka factories and ``airline-topics`` against the real broker."""
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
+
+from airline_core import config
+from airline_core.config import KafkaSettings
+from airline_core.errors import MissingTopicError, TopicLayoutError
+from airline_core.kafka import make_admin, require_topics
+from airline_core.topics import ENGINE_INPUTS, REGISTRY, Topic, physical_name
+
+pytestmark = pytest.mark.kafka
+VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+
+
+def settings(bootstrap: str, prefix: str) -> KafkaSettings:
+    return config.from_values(KafkaSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                                              "KAFKA_TOPIC_PREFIX": prefix}, environ={})
+
+
+def test_missing_topic_is_a_clear_error(kafka_bootstrap: str,
+                                        unique_name: Callable[[str], str]) -> None:
+    kafka = settings(kafka_bootstrap, unique_name("missing") + "-")
+    with pytest.raises(MissingTopicError, match=r"bookings.*airline-topics create"):
+        require_topics(kafka, [Topic.BOOKINGS])
+
+
+def test_co_partitioned_mismatch_is_refused(kafka_bootstrap: str,
+                                            unique_name: Callable[[str], str]) -> None:
+    prefix = unique_name("layout") + "-"
+    kafka = settings(kafka_bootstrap, prefix)
+    admin = make_admin(kafka)
+    futures = admin.create_topics([
+        NewTopic(physical_name(Topic.BOOKINGS, prefix), num_partitions=3, replication_factor=1),
+        NewTopic(physical_name(Topic.SEAT_MAP, prefix), num_partitions=2, replication_factor=1),
+    ])
+    for future in futures.values():
+        future.result()
+    with pytest.raises(TopicLayoutError, match="partition count"):
+        require_topics(kafka, [Topic.BOOKINGS, Topic.SEAT_MAP], co_partitioned=True)
+
+
+def test_topics_cli_creates_the_registry_idempotently(kafka_bootstrap: str,
+                                                      unique_name: Callable[[str], str]) -> None:
+    prefix = unique_name("cli") + "-"
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "KAFKA_TOPIC_PREFIX": prefix,
+           "LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"}
+    for _ in range(2):
+        done = subprocess.run([str(VENV_BIN / "airline-topics"), "create"], env=env,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    counts = require_topics(settings(kafka_bootstrap, prefix), [s.topic for s in REGISTRY])
+    assert set(counts.values()) == {3}
+    assert require_topics(settings(kafka_bootstrap, prefix), ENGINE_INPUTS, co_partitioned=True)
+    admin = make_admin(settings(kafka_bootstrap, prefix))
+    resource = ConfigResource(ResourceType.TOPIC,
+                              physical_name(Topic.ENGINE_STATE_CHANGELOG, prefix))
+    described = admin.describe_configs([resource])[resource].result()
+    assert described["cleanup.policy"].value == "compact"

@@ -1,0 +1,230 @@
+"""Helpers of the engine's integration tests: topics, input data, engine runs, output reads."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from airline_core import events as ev
+from airline_core.config import KafkaSettings
+from airline_core.topics import Topic, physical_name
+from airline_core.topics_cli import TopicsSettings, create
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ENGINE = str(Path(sys.executable).with_name("airline-engine"))
+OUTPUTS = (Topic.INVENTORY_METRICS, Topic.PROMO_DECISIONS, Topic.DEAD_LETTER,
+           Topic.ENGINE_STATE_CHANGELOG)
+
+
+def create_topics(bootstrap: str, prefix: str, partitions: int = 3) -> None:
+    """Every registry topic under ``prefix``."""
+    create(TopicsSettings(kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix),
+                          partitions=partitions))
+
+
+def produce_events(bootstrap: str, prefix: str, items: Iterable[tuple[Topic, Any]],
+                   partition_of: Mapping[str, int] | None = None, partitions: int = 3,
+                   raw: Iterable[tuple[Topic, bytes | None, bytes | None, int]] = ()) -> int:
+    """Produce events (key = flight id) in one transaction; ``raw`` adds hand-made records
+    (topic, key, value, partition). Flights go to ``partition_of`` or a stable hash."""
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id":
+                         f"test-feeder-{prefix}", "linger.ms": 5})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    count = 0
+    for topic, event in items:
+        part = (partition_of or {}).get(event.flight_id)
+        if part is None:
+            part = sum(event.flight_id.encode()) % partitions
+        producer.produce(physical_name(topic, prefix), value=ev.encode(event), key=event.key,
+                         partition=part)
+        count += 1
+        if count % 5000 == 0:
+            producer.poll(0)
+    for topic, key, value, part in raw:
+        producer.produce(physical_name(topic, prefix), value=value, key=key, partition=part)
+        count += 1
+    producer.commit_transaction(30)
+    return count
+
+
+@dataclass
+class Run:
+    """One engine process run."""
+
+    returncode: int
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    stderr: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """The ``engine stopped`` log record (empty if the process was killed)."""
+        for record in self.logs:
+            if record.get("event") == "engine stopped":
+                return record
+        return {}
+
+
+def run_engine(bootstrap: str, prefix: str, *, crash_at: str = "", instance: str = "engine-0",
+               idle: float = 1.5, extra_env: Mapping[str, str] | None = None,
+               timeout: float = 120.0, background: bool = False) -> Any:
+    """Run ``airline-engine`` to completion (or its crash); ``background`` returns the Popen."""
+    env = dict(os.environ)
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC_PREFIX": prefix,
+        "KAFKA_GROUP_ID": f"{prefix}engine", "ENGINE_INSTANCE_ID": instance,
+        "METRICS_PORT": "0", "LOG_FORMAT": "json", "ENGINE_COMMIT_INTERVAL_MS": "300",
+        "ENGINE_SESSION_TIMEOUT_MS": "6000", "STOP_WHEN_IDLE_SECONDS": str(idle),
+        "AIRLINE_CRASH_AT": crash_at,
+    })
+    env.update(extra_env or {})
+    proc = subprocess.Popen([ENGINE], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    if background:
+        return proc
+    return finish(proc, timeout)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> Run:
+    """Wait for a background run and parse its JSON logs."""
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
+        raise AssertionError(f"engine did not finish in {timeout}s:\n{stderr[-4000:]}") from None
+    logs = []
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                logs.append(json.loads(line))
+    return Run(proc.returncode, logs, stderr)
+
+
+def read_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout: float = 30.0,
+                isolation: str = "read_committed"
+                ) -> dict[str, dict[int, list[tuple[bytes | None, bytes | None]]]]:
+    """Every record of the topics, (key, value) in offset order per partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-reader",
+                         "isolation.level": isolation, "enable.auto.commit": False,
+                         "enable.partition.eof": True, "fetch.wait.max.ms": 10})
+    tps = [(name, p) for name in names for p in range(partitions)]
+    ends = {tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=10)[1] for tp in tps}
+    todo = {tp for tp, end in ends.items() if end > 0}
+    result: dict[str, dict[int, list[tuple[bytes | None, bytes | None]]]] = {
+        name: {p: [] for p in range(partitions)} for name in names}
+    if todo:
+        consumer.assign([TopicPartition(n, p, OFFSET_BEGINNING) for n, p in sorted(todo)])
+    deadline = time.monotonic() + timeout
+    while todo:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"reading timed out; partitions left: {sorted(todo)}")
+        for msg in consumer.consume(1000, timeout=0.2):
+            tp = (msg.topic(), msg.partition())
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF and msg.offset() >= ends[tp]:
+                    todo.discard(tp)
+                continue
+            result[tp[0]][tp[1]].append((msg.key(), msg.value()))
+    consumer.close()
+    return result
+
+
+def read_topic(bootstrap: str, name: str, partitions: int = 3, timeout: float = 30.0,
+               isolation: str = "read_committed"
+               ) -> dict[int, list[tuple[bytes | None, bytes | None]]]:
+    """Every record of one topic (see :func:`read_topics`)."""
+    return read_topics(bootstrap, [name], partitions, timeout, isolation)[name]
+
+
+def read_outputs(bootstrap: str, prefix: str, partitions: int = 3
+                 ) -> dict[str, dict[int, list[tuple[bytes | None, bytes | None]]]]:
+    """Committed records of every engine output (the changelog compacted to latest per key)."""
+    names = [physical_name(t, prefix) for t in OUTPUTS]
+    read = read_topics(bootstrap, names, partitions)
+    result = {}
+    for topic, name in zip(OUTPUTS, names, strict=True):
+        records = read[name]
+        if topic is Topic.ENGINE_STATE_CHANGELOG:
+            records = {p: sorted(dict(items).items()) for p, items in records.items()}
+        result[str(topic)] = records
+    return result
+
+
+# --------------------------------------------------------------------------- the test input
+UNKNOWN_FLIGHT = "XX999_2025-12-24"
+PARTITIONS = 3
+
+
+def partition_of(flight_id: str) -> int:
+    """Where the tests put a flight (stable, independent of the client's partitioner)."""
+    return sum(flight_id.encode()) % PARTITIONS
+
+
+def dataset(flights: int = 12, seed: int = 11) -> tuple[list[tuple[Topic, Any]],
+                                                        list[tuple[Topic, bytes | None,
+                                                                   bytes | None, int]]]:
+    """Synthetic flights plus bad input: a booking of a flight never scheduled (early in event
+    time, so it expires to dead_letter), and raw records that do not decode or validate."""
+    from datetime import timedelta
+
+    from airline_engine.synthetic import START, generate
+
+    items = generate(flights=flights, seed=seed)
+    orphan = ev.BookingCreated(
+        event_id="orphan-booking", event_time=START + timedelta(days=2), flight_id=UNKNOWN_FLIGHT,
+        booking_id="orphan", channel="WEB", fare_bucket="K", currency="GBP",
+        total_price=Decimal("140.00"),
+        passengers=[ev.Passenger(passenger_id="p", seat_id="1A", cabin_code="Y")])
+    items.append((Topic.BOOKINGS, orphan))
+    items.sort(key=lambda item: item[1].event_time)
+    scheduled = ev.encode(next(e for _, e in items if isinstance(e, ev.FlightScheduled)))
+    raw: list[tuple[Topic, bytes | None, bytes | None, int]] = [
+        (Topic.BOOKINGS, b"BA1_x", b"{not json", 0),
+        (Topic.BOOKINGS, b"BA1_x", scheduled, 1),  # a FlightScheduled on the bookings topic
+        (Topic.SEAT_INVENTORY, b"BA2_x", b'{"event_type":"CabinInventorySnapshot"}', 2),
+        (Topic.FLIGHT_LIFECYCLE, b"BA3_x",
+         scheduled.replace(b'"schema_version":"1.0"', b'"schema_version":"2.0"'), 0),
+    ]
+    return items, raw
+
+
+def load_dataset(bootstrap: str, prefix: str, flights: int = 12) -> int:
+    """Create topics under ``prefix`` and write the test input; returns the record count."""
+    create_topics(bootstrap, prefix, PARTITIONS)
+    items, raw = dataset(flights)
+    parts = {event.flight_id: partition_of(event.flight_id) for _, event in items}
+    return produce_events(bootstrap, prefix, items, parts, PARTITIONS, raw)
+
+
+def comparable(outputs: dict[str, dict[int, list[tuple[bytes | None, bytes | None]]]]
+               ) -> dict[str, Any]:
+    """Outputs with the changelog reduced to flight states (its offsets depend on where the
+    commits fell, which legitimately differs between runs)."""
+    from airline_engine.state import decode_record
+
+    result: dict[str, Any] = dict(outputs)
+    # A record that never decoded has no event time of its own: its envelope takes the Kafka
+    # timestamp of when the test wrote it, which differs between two loads of the same data.
+    # dead_letter is not co-partitioned: envelopes from several input partitions share one
+    # partition, so their relative order is not defined (each input partition's is).
+    result["dead_letter"] = {
+        p: sorted(((k, msgspec.structs.replace(ev.decode("dead_letter", v), event_time=EPOCH))
+                   for k, v in items), key=lambda kv: kv[1].event_id)
+        for p, items in outputs["dead_letter"].items()}
+    result["engine_state_changelog"] = {
+        p: [(k, None if v is None else decode_record(v).flight) for k, v in items]
+        for p, items in outputs["engine_state_changelog"].items()}
+    return result

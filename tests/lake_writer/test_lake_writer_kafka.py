@@ -1,0 +1,80 @@
+"""The writer against the real broker: a normal run, unstorable and aborted records, and the
+source-incarnation rule."""
+
+import json
+from pathlib import Path
+
+import pytest
+from airline_core.topics import Topic
+from lake_writer_support import Source, assert_exactly_once, log_events, read_topics, run_writer
+
+from airline_lake_writer import manifest as mf
+
+pytestmark = pytest.mark.kafka
+
+
+def test_normal_run_lands_every_record_exactly_once(source: Source, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    source.produce(700, seed=1)
+    source.produce(140, seed=2, transactional=True)
+    source.produce(70, seed=3, transactional=True, abort=True)  # must never land
+    source.produce(7, seed=4, extra_values=[(Topic.BOOKINGS, b"not json at all"),
+                                            (Topic.SEAT_MAP, None),
+                                            (Topic.DEAD_LETTER, b'{"a":\n1}')])
+    done = run_writer(source.env(lake), "--stop-when-idle", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    topics = read_topics(source)
+    assert len(topics) == source.produced + 1  # + the dead_letter envelope of the null value
+    content = assert_exactly_once(lake, topics)
+    assert len(content.diverted) == 2
+    # Layout: dated by event time (junk by its Kafka timestamp: today), zero-padded offsets.
+    dates = {p.name for p in (lake / "raw" / "bookings").iterdir()}
+    assert {"date=2025-11-27", "date=2025-11-28", "date=2025-11-29", "date=2025-11-30",
+            "date=2025-12-01"} <= dates
+    assert len(dates) == 6
+    source_doc = json.loads((lake / "raw" / "_source.json").read_text())
+    assert source_doc["current"]["generation"] == 0
+    assert set(source_doc["current"]["topic_ids"]) == {str(t) for t in Topic} - {
+        "engine_state_changelog"}
+    # The null value went to dead_letter and its manifest says so.
+    seat_map = [mf.read(p) for p in (lake / "raw/_manifests/seat_map").iterdir()]
+    diverted = [d for m in seat_map for d in m.diverted]
+    assert len(diverted) == 1 and diverted[0].dead_letter_event_id
+    assert any(e.get("event") == "roll landed" for e in log_events(done.stderr))
+
+    # A second run with nothing new lands nothing and duplicates nothing.
+    again = run_writer(source.env(lake), "--stop-when-idle", "1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not any(e.get("event") == "roll landed" for e in log_events(again.stderr))
+    assert_exactly_once(lake, read_topics(source))
+
+
+def test_another_source_is_refused_without_new_source(source: Source, tmp_path: Path,
+                                                      kafka_bootstrap: str) -> None:
+    lake = tmp_path / "lake"
+    source.produce(70, seed=5)
+    assert run_writer(source.env(lake), "--stop-when-idle", "1").returncode == 0
+    before = sorted(p.relative_to(lake) for p in lake.rglob("*") if p.is_file())
+    # The same lake against other topics (new topic ids, offsets restarting at 0).
+    from lake_writer_support import make_source
+    other = make_source(kafka_bootstrap, source.prefix + "x-")
+    other.produce(35, seed=6)
+    refused = run_writer(other.env(lake, KAFKA_GROUP_ID=f"{source.prefix}lake"),
+                         "--stop-when-idle", "1")
+    assert refused.returncode == 3
+    assert "--new-source" in refused.stderr
+    assert sorted(p.relative_to(lake) for p in lake.rglob("*") if p.is_file()) == before
+
+    accepted = run_writer(other.env(lake), "--stop-when-idle", "1", "--new-source")
+    assert accepted.returncode == 0, accepted.stderr[-3000:]
+    source_doc = json.loads((lake / "raw" / "_source.json").read_text())
+    assert source_doc["current"]["generation"] == 1 and len(source_doc["history"]) == 1
+    # History is kept, the new generation is complete and named apart (+g1).
+    assert_exactly_once(lake, read_topics(source), generation=0)
+    assert_exactly_once(lake, read_topics(other), generation=1)
+    new_files = [p for p in lake.rglob("*.jsonl") if p.name.endswith("+g1.jsonl")]
+    assert new_files
+    # --new-source against the source now recorded is a no-op.
+    again = run_writer(other.env(lake), "--stop-when-idle", "1", "--new-source")
+    assert again.returncode == 0
+    assert json.loads((lake / "raw" / "_source.json").read_text()) == source_doc
