@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-
 from airline_core import config
 from airline_core.config import KafkaSettings, Secret, group, positive, setting
 from airline_core.errors import ConfigError
@@ -78,4 +77,5 @@ def test_help_documents_env_and_default_and_bad_value_exits_2() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 2
-    assert done.stderr.strip() == "t: configuration error: TOPIC_PARTITIONS='zero' is not a valid int"
+    expected = "t: configuration error: TOPIC_PARTITIONS='zero' is not a valid int"
+    assert done.stderr.strip() == expected

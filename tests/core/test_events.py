@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import msgspec
 import pytest
-
 from airline_core import events
 from airline_core.errors import InvalidEventError, UnsupportedSchemaError
 from airline_core.topics import Topic

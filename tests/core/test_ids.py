@@ -3,7 +3,6 @@
 import uuid
 
 import pytest
-
 from airline_core.ids import derive_id, derived_event_id
 
 

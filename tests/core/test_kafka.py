@@ -5,13 +5,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
-
 from airline_core import config
 from airline_core.config import KafkaSettings
 from airline_core.errors import MissingTopicError, TopicLayoutError
 from airline_core.kafka import make_admin, require_topics
 from airline_core.topics import ENGINE_INPUTS, REGISTRY, Topic, physical_name
+from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
 
 pytestmark = pytest.mark.kafka
 VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"

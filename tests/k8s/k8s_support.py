@@ -36,7 +36,8 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob")
 
 #: Chart values key -> (distribution and console script, Python package, Dockerfile).
 COMPONENTS: dict[str, tuple[str, str, Path]] = {
-    "producer": ("airline-producer", "airline_producer", REPO_ROOT / "services/producer/Dockerfile"),
+    "producer": ("airline-producer", "airline_producer",
+                 REPO_ROOT / "services/producer/Dockerfile"),
     "engine": ("airline-engine", "airline_engine", REPO_ROOT / "services/engine/Dockerfile"),
     "lakeWriter": ("airline-lake-writer", "airline_lake_writer",
                    REPO_ROOT / "services/lake-writer/Dockerfile"),

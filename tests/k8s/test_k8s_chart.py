@@ -74,8 +74,8 @@ def test_services_probe_real_state_on_the_metrics_port(rendered_default: Objects
 def test_config_and_secret_changes_roll_the_pods(render: Any, rendered_default: Objects) -> None:
     before = {w["metadata"]["name"]: pod_template_metadata(w)["annotations"]
               for w in workloads(rendered_default)}
-    for annotations in before.values():
-        assert {"checksum/config", "checksum/secret"} <= set(annotations)
+    for checksums in before.values():
+        assert {"checksum/config", "checksum/secret"} <= set(checksums)
     changed = render(extra=("--set", "log.level=DEBUG",
                             "--set", "secrets.databaseUrl=postgresql://u:p@db/x"))
     for workload in workloads(changed):

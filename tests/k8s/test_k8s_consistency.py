@@ -200,7 +200,7 @@ def test_skaffold_deploys_operator_then_infra_then_chart() -> None:
     forwards = {(f["resourceName"], f["port"], f.get("localPort"))
                 for f in configs["infra"]["portForward"]}
     assert ("postgres", 5432, 5432) in forwards
-    monitoring = [p for p in configs["infra"]["profiles"] if p["name"] == "monitoring"][0]
+    monitoring = next(p for p in configs["infra"]["profiles"] if p["name"] == "monitoring")
     names = {f["resourceName"] for f in monitoring["portForward"]}
     assert {"postgres", "kube-prometheus-stack-grafana",
             "kube-prometheus-stack-prometheus"} <= names

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 SEED = 20251128
 DAY = 86_400
-SPARSE = {"snapshot_interval_minutes": 10**6, "tick_minutes": 180}
+SPARSE = {"snapshot_interval_minutes": 10**6, "tick_minutes": 360}
 #: Low demand (K rarely closes) so curves and elasticity are seen without spill.
 LOW = Settings(seed=SEED, flights=840, days=7, target_load_factor=0.25,
                **SPARSE)  # type: ignore[arg-type]

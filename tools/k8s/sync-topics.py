@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from airline_core import config
 from airline_core.topics_cli import TopicsSettings, export_values
 

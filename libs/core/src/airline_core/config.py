@@ -84,7 +84,7 @@ def setting(
 
 def group(cls: type[T]) -> T:
     """Declare a nested group of settings (e.g. ``kafka: KafkaSettings = group(KafkaSettings)``)."""
-    return dataclasses.field(default_factory=cls)  # type: ignore[return-value]
+    return dataclasses.field(default_factory=cls)
 
 
 def positive(value: Any) -> str | None:

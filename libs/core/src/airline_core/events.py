@@ -80,14 +80,14 @@ class Record(msgspec.Struct, kw_only=True, frozen=True):
 
 
 # --------------------------------------------------------------------------- flight_lifecycle
-class Cabin(Record):
+class Cabin(Record, kw_only=True, frozen=True):
     """A cabin of the aircraft (the user's ``cabins`` entries)."""
 
     cabin_code: Text
     seat_count: NonNegativeInt
 
 
-class FareBucketSpec(Record):
+class FareBucketSpec(Record, kw_only=True, frozen=True):
     """A bookable fare bucket: its cabin, its price and the seats it may sell (nested: a cheaper
     bucket's seats are also available to dearer buckets of the same cabin)."""
 
@@ -142,7 +142,7 @@ class FlightCancelled(Event, tag="FlightCancelled", kw_only=True, frozen=True):
 
 
 # --------------------------------------------------------------------------- bookings
-class Passenger(Record):
+class Passenger(Record, kw_only=True, frozen=True):
     """A booked passenger and their seat (the user's ``passengers`` entries)."""
 
     passenger_id: Text
@@ -175,7 +175,7 @@ class BookingCancelled(Event, tag="BookingCancelled", kw_only=True, frozen=True)
 
 
 # --------------------------------------------------------------------------- seat_inventory
-class BucketAvailability(Record):
+class BucketAvailability(Record, kw_only=True, frozen=True):
     """Seats still sellable in a bucket, at its current price."""
 
     bucket: Text
@@ -183,7 +183,7 @@ class BucketAvailability(Record):
     price: Money
 
 
-class CabinAvailability(Record):
+class CabinAvailability(Record, kw_only=True, frozen=True):
     """Availability of one cabin's buckets."""
 
     cabin_code: Text

@@ -135,7 +135,7 @@ def produce(
     key: bytes | None = None,
     *,
     on_delivery: Callable[[Any, Any], None] | None = None,
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: list[tuple[str, str | bytes | None]] | None = None,
 ) -> None:
     """Produce, waiting on delivery callbacks while librdkafka's local queue is full."""
     while True:
