@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from airline_devstack._proc import free_port
 from airline_devstack.kafka_broker import (
     ExternalKafka,
     KafkaBroker,
@@ -229,8 +230,6 @@ def test_restart_keeps_the_cluster_id_and_a_fresh_dir_gets_a_new_one(
     tmp_path_factory: pytest.TempPathFactory, kafka_broker: KafkaBroker | ExternalKafka
 ) -> None:
     """Other components tell broker incarnations apart by cluster id."""
-    from airline_devstack._proc import free_port
-
     broker = KafkaBroker(tmp_path_factory.mktemp("restart"), free_port(), die_with_parent=True)
     try:
         broker.start()

@@ -131,10 +131,10 @@ def read_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout: 
         if time.monotonic() > deadline:
             raise AssertionError(f"reading timed out; partitions left: {sorted(todo)}")
         for msg in consumer.consume(1000, timeout=0.2):
-            tp = (msg.topic(), msg.partition())
+            tp = (str(msg.topic()), int(msg.partition() or 0))
             err = msg.error()
             if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF and msg.offset() >= ends[tp]:
+                if err.code() == KafkaError._PARTITION_EOF and (msg.offset() or 0) >= ends[tp]:
                     todo.discard(tp)
                 continue
             result[tp[0]][tp[1]].append((msg.key(), msg.value()))

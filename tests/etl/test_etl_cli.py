@@ -46,3 +46,33 @@ def test_exit_codes_and_summary(monkeypatch: pytest.MonkeyPatch, etl_database_ur
     assert main(["--max-reject-share", "1"]) == 0
     assert main(["--full", "--max-reject-share", "1"]) == 0
     assert "full" in capsys.readouterr().out
+
+
+def test_metrics_are_pushed_when_a_pushgateway_is_set(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    received: list[tuple[str, bytes]] = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    monkeypatch.setenv("PUSHGATEWAY_URL", f"127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:secret@127.0.0.1:1/none")
+    monkeypatch.setenv("LAKE_DIR", str(tmp_path))
+    assert main([]) == 1
+    thread.join(timeout=10)
+    server.server_close()
+    assert received and received[0][0] == "/metrics/job/airline-etl"
+    assert b"airline_etl_exit_code 1.0" in received[0][1]

@@ -99,6 +99,18 @@ def test_metrics_out_of_range_are_rejected() -> None:
     assert "load_factor missing or not a number in [0, 1]" in result.rejects["reason"][0]
 
 
+def test_integers_too_big_for_their_columns_are_rejected() -> None:
+    line = json.dumps({"event_type": "CabinInventoryMetrics", "event_id": "m1",
+                       "event_time": "2025-11-20T08:00:00Z", "flight_id": "F",
+                       "booked_seats": 2**31, "total_seats": 180, "load_factor": 0.5,
+                       "minutes_to_departure": 100, "forecast_load_factor": 42.0})
+    result = transform.validate(_lines([line]), "inventory_metrics")
+    assert "booked_seats missing or not an integer in [0, 2^31)" in result.rejects["reason"][0]
+    ok = transform.validate(_lines([line.replace(str(2**31), "10")]), "inventory_metrics")
+    metrics = tables.staging_rows(ok)["inventory_metrics"]
+    assert metrics["forecast_load_factor"].to_list() == [9.9999]  # clipped to numeric(5,4)
+
+
 def test_legacy_lines_get_stable_derived_ids() -> None:
     record = {"event_type": "CabinInventoryMetrics", "event_time": "2025-11-20T08:00:00Z",
               "flight_id": "BA210_2025-11-28", "booked_seats": 10, "total_seats": 180,

@@ -220,10 +220,63 @@ def test_notes_tell_tableau_grafana_logs_and_warn_at_the_engine_bound(k8s_tools:
 
 
 def test_helm_test_asks_every_services_readyz(k8s_tools: Tools) -> None:
+    """The helm test pod's command, run as a process against a local /readyz answering 200."""
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import yaml
+    from k8s_support import VENV_BIN
     out = k8s_tools.helm("template", "airline", str(CHART), "--show-only",
                          "templates/tests/test-readyz.yaml").stdout
-    import yaml
-    pod = yaml.safe_load(out)
-    urls = [a for a in pod["spec"]["containers"][0]["args"] if a.startswith("http://")]
+    (container,) = yaml.safe_load(out)["spec"]["containers"]
+    code, *urls = container["args"]
     assert urls == ["http://airline-producer:8001/readyz", "http://airline-engine:8002/readyz",
                     "http://airline-lake-writer:8003/readyz"]
+    asked: list[str] = []
+
+    class Ready(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200 if self.path.startswith("/readyz?") else 404)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        local = [re.sub(r"//([^/:]+):\d+/readyz", rf"//127.0.0.1:{port}/readyz?\1", u)
+                 for u in urls]
+        command = [str(VENV_BIN / container["command"][0]), *container["command"][1:]]
+        result = subprocess.run([*command, code, *local], capture_output=True, text=True,
+                                timeout=60, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(asked) == sorted(f"/readyz?{u.split('/')[2].split(':')[0]}" for u in urls)
+
+
+def test_grafana_dashboard_is_gated_and_queries_real_metrics(
+    rendered_default: Objects, rendered_ci: dict[str, Objects]
+) -> None:
+    import json
+
+    from k8s_support import REPO_ROOT
+    assert not [c for c in of_kind(rendered_default, "ConfigMap")
+                if "grafana_dashboard" in c["metadata"].get("labels", {})]
+    (config_map,) = [c for c in of_kind(rendered_ci["monitoring-values.yaml"], "ConfigMap")
+                     if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    (text,) = config_map["data"].values()
+    dashboard = json.loads(text)
+    defined = set()
+    for path in [*REPO_ROOT.glob("services/*/src/*/metrics.py"),
+                 *REPO_ROOT.glob("jobs/*/src/*/metrics.py")]:
+        defined |= set(re.findall(r"(?:Counter|Gauge|Histogram|Summary)\(\s*\"(\w+)\"",
+                                  path.read_text()))
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\b([a-z_]+)\{", target["expr"])} - {"up"}
+    assert used and used <= defined, f"dashboard queries unknown metrics: {used - defined}"

@@ -240,3 +240,13 @@ def test_build_stage_uv_steps_produce_the_console_script(
             assert result.returncode == 0, f"RUN {instruction.args}:\n{result.stderr[-3000:]}"
     assert (venv / "bin" / dist).exists(), f"{dist} console script not installed"
     assert not (venv / "bin" / "pytest").exists(), "dev dependencies leaked into the image"
+
+
+def test_all_images_share_one_base_and_one_uv() -> None:
+    """One pinned base and one uv version for all four images (bump them together)."""
+    bases = {image for dockerfile in DOCKERFILES.values()
+             for image in re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.M)}
+    uvs = {pin for dockerfile in DOCKERFILES.values()
+           for pin in re.findall(r"\buv==([\w.]+)", dockerfile.read_text())}
+    assert len(bases) == 1, bases
+    assert len(uvs) == 1, uvs

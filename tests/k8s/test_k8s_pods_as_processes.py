@@ -233,7 +233,7 @@ def test_the_rendered_pods_run_the_pipeline(
 
     producer = pods["producer"]
     result = producer.run(["--speed", "max", "--flights", "6", "--days", "2"])
-    check_ran(producer, result, ready=False)
+    check_ran(producer, result, ready=True)
     log_problems = {producer.name: non_json_log_lines(result)}
     assert committed_records(kafka_bootstrap, f"{prefix}bookings", prefix + "check-bookings")
 

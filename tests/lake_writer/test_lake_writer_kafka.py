@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 from airline_core.topics import Topic
-from lake_writer_support import Source, assert_exactly_once, log_events, read_topics, run_writer
-
 from airline_lake_writer import manifest as mf
+from lake_writer_support import Source, assert_exactly_once, log_events, read_topics, run_writer
 
 pytestmark = pytest.mark.kafka
 

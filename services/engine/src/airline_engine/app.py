@@ -12,6 +12,7 @@ stable transactional id fences a crashed predecessor the moment its replacement 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -77,6 +78,8 @@ class EngineApp:
         self._tasks: dict[int, PartitionTask] = {}
         self._restoring = True
         self._broker_down = False
+        self._failed = False
+        self._next_probe = 0.0
         self._txn_open = False
         self._txn_started = 0.0
         self._last_commit = 0.0
@@ -153,13 +156,16 @@ class EngineApp:
                  metrics_port=self.health.port)
         try:
             self._loop()
+            if self._txn_open:
+                self._commit()  # a clean stop leaves nothing uncommitted
+        except BaseException:
+            self._failed = True  # no commit on the way out: the successor restores instead
+            raise
         finally:
             self._shutdown()
         return 0
 
     def _shutdown(self) -> None:
-        if self._txn_open:
-            self._commit()
         if self._consumer is not None:
             self._consumer.close()
         if self._reader is not None:
@@ -216,17 +222,19 @@ class EngineApp:
         metrics.FLIGHTS.set(sum(len(t.core.flights) for t in self._tasks.values()))
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        if self._txn_open:
+        if self._txn_open and not self._failed:
             try:
                 self._commit()
             except KafkaException as e:
                 log.warning("commit on revoke failed; aborting", error=str(e))
-                self._abort()
+                with contextlib.suppress(KafkaException):
+                    self._abort()
         self._drop(partitions)
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         if self._txn_open:
-            self._abort()
+            with contextlib.suppress(KafkaException):
+                self._abort()
         self._drop(partitions)
 
     def _drop(self, partitions: list[TopicPartition]) -> None:
@@ -261,8 +269,23 @@ class EngineApp:
                 self._commit()
             if self._offers is not None:
                 self._offers.tick()
+            if self._broker_down:
+                self._probe_broker()
             if idle.should_stop(self._caught_up()):
                 self.stop.request("idle")
+
+    def _probe_broker(self) -> None:
+        """While marked unreachable, ask for metadata now and then: idle inputs bring no
+        records that would clear the mark."""
+        now = time.monotonic()
+        if now < self._next_probe:
+            return
+        self._next_probe = now + 2.0
+        try:
+            self._consumer.list_topics(timeout=1.0)
+        except KafkaException:
+            return
+        self._broker_down = False
 
     def _caught_up(self) -> bool:
         return (bool(self._tasks) and not self._restoring and not self._txn_open

@@ -8,6 +8,7 @@ from airline_core import config
 from airline_core.errors import AirlineError
 from airline_core.lifecycle import StopSignal
 from airline_core.logging import configure_logging
+from confluent_kafka import KafkaException
 
 from airline_engine._log import logger
 from airline_engine.app import EngineApp
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = StopSignal().install()
     try:
         return EngineApp(settings, stop).run()
-    except AirlineError as e:
+    except (AirlineError, KafkaException) as e:
         log.error("engine failed", error=str(e), error_type=type(e).__name__)
         return 1
 

@@ -53,6 +53,9 @@ class CoreConfig:
     target_load_factor: float = 0.835
     metrics_interval_s: float = 15 * 60
     unknown_flight_s: float = 60 * 60
+    #: Departed or cancelled flights are forgotten (changelog tombstone) this long after their
+    #: last event, so state stays bounded on a long simulation.
+    closed_retention_s: float = 24 * 60 * 60
 
 
 class _RawMessage:
@@ -108,6 +111,7 @@ class EngineCore:
         self.flights: dict[str, FlightState] = {}
         self.dirty: set[str] = set()
         self._parked_oldest: float | None = None
+        self._next_eviction_s = float("-inf")
 
     # ------------------------------------------------------------------ state access
     def restore(self, flight: FlightState) -> None:
@@ -137,6 +141,8 @@ class EngineCore:
         if self._parked_oldest is not None and \
                 now_s - self.config.unknown_flight_s > self._parked_oldest:
             self._expire_parked(now_s, out)
+        if now_s >= self._next_eviction_s:
+            self._evict_closed(now_s)
         flight = self.flights.get(event.flight_id)
         if type(event) is ev.FlightScheduled:
             if flight is None:
@@ -238,19 +244,26 @@ class EngineCore:
         if now_s > flight.last_event_s:
             flight.last_event_s = now_s
         self.dirty.add(flight.flight_id)
-        view = view_of(flight, now_s, self.config.curve, self.config.target_load_factor)
-        decision = self.policy.decide(flight, view, now_s)
-        if decision is not None:
-            self._decide(flight, event, view, decision, now_s, out)
-            force = True
+        view: FlightView | None = None
+        if self.policy.may_act(flight, now_s):
+            view = self._view(flight, now_s)
+            decision = self.policy.decide(flight, view, now_s)
+            if decision is not None:
+                self._decide(flight, event, view, decision, now_s, out)
+                force = True
         if metrics:
             flight.metrics_dirty = True
         last = flight.last_metrics_s
         if force or (flight.metrics_dirty and (
                 last is None or now_s - last >= self.config.metrics_interval_s)):
+            if view is None:
+                view = self._view(flight, now_s)
             out.append(Output(Topic.INVENTORY_METRICS, self._metrics(flight, event, view)))
             flight.metrics_dirty = False
             flight.last_metrics_s = now_s
+
+    def _view(self, flight: FlightState, now_s: float) -> FlightView:
+        return view_of(flight, now_s, self.config.curve, self.config.target_load_factor)
 
     def _decide(self, flight: FlightState, event: Any, view: FlightView,
                 decision: Trigger | End, now_s: float, out: list[Output]) -> None:
@@ -316,6 +329,15 @@ class EngineCore:
             active_promo_id=promo.promo_id if promo else None,
             state_version=flight.version,
         )
+
+    def _evict_closed(self, now_s: float) -> None:
+        """Forget flights closed for longer than the retention (checked once per event hour)."""
+        self._next_eviction_s = now_s + 3600
+        cut = now_s - self.config.closed_retention_s
+        for flight_id in [f.flight_id for f in self.flights.values()
+                          if f.status != OPEN and f.last_event_s < cut]:
+            del self.flights[flight_id]
+            self.dirty.add(flight_id)
 
     # ------------------------------------------------------------------ unknown flights
     def _park(self, flight: FlightState | None, topic: str, event: Any, raw: bytes | None,
@@ -385,4 +407,5 @@ def core_config(settings: Any) -> CoreConfig:
         policy=policy, curve=BookingCurve.parse(settings.booking_curve),
         target_load_factor=settings.target_load_factor,
         metrics_interval_s=settings.metrics_interval_minutes * 60.0,
-        unknown_flight_s=settings.unknown_flight_minutes * 60.0)
+        unknown_flight_s=settings.unknown_flight_minutes * 60.0,
+        closed_retention_s=settings.closed_retention_minutes * 60.0)

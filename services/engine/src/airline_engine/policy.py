@@ -50,10 +50,15 @@ Decision = Trigger | End
 class Policy(Protocol):
     """What the core asks of a policy."""
 
-    version: str
+    @property
+    def version(self) -> str:
+        """Written into every decision (``policy_version``)."""
 
     def decide(self, flight: FlightState, view: FlightView, now_s: float) -> Decision | None:
         """The decision for ``flight`` at event time ``now_s`` (None: nothing to do)."""
+
+    def may_act(self, flight: FlightState, now_s: float) -> bool:
+        """Cheap pre-check: False when ``decide`` would surely return None (saves the view)."""
 
 
 def terminal_end(flight: FlightState, view: FlightView) -> End | None:
@@ -92,6 +97,13 @@ class PacePolicy:
     cooldown_minutes: int = 360
     target_load_factor: float = 0.835
     version: str = PACE_VERSION
+
+    def may_act(self, flight: FlightState, now_s: float) -> bool:
+        """A live promotion can always end; otherwise only inside the window."""
+        if flight.promo is not None:
+            return True
+        seconds_out = flight.departure_s - now_s
+        return self.window_end_minutes * 60 <= seconds_out <= self.window_start_minutes * 60 + 60
 
     def decide(self, flight: FlightState, view: FlightView, now_s: float) -> Decision | None:
         """See the module docstring."""
@@ -148,6 +160,14 @@ class Iteration2Policy:
     max_minutes: int = 7 * 24 * 60
     max_bookings_last_hour: int = 5
     version: str = ITERATION2_VERSION
+
+    def may_act(self, flight: FlightState, now_s: float) -> bool:
+        """A live promotion can end; a first one can start only inside 2-7 days."""
+        if flight.promo is not None:
+            return True
+        seconds_out = flight.departure_s - now_s
+        return flight.promos_started == 0 and \
+            self.min_minutes * 60 <= seconds_out <= self.max_minutes * 60 + 60
 
     def decide(self, flight: FlightState, view: FlightView, now_s: float) -> Decision | None:
         """Fire once per flight; end only on full, cancellation or departure."""

@@ -121,6 +121,10 @@ class Settings:
         "ENGINE_UNKNOWN_FLIGHT_MINUTES", 60,
         "events of a flight not yet scheduled wait this many event-time minutes for its "
         "FlightScheduled, then go to dead_letter", check=non_negative)
+    closed_retention_minutes: int = setting(
+        "ENGINE_CLOSED_RETENTION_MINUTES", 24 * 60,
+        "departed or cancelled flights are dropped from state this many event-time minutes "
+        "after their last event (later events of theirs go to dead_letter)", check=non_negative)
     commit_max_records: int = setting(
         "ENGINE_COMMIT_MAX_RECORDS", 20000,
         "commit early once a transaction covers this many input records (bounds transaction "

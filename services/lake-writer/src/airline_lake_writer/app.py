@@ -102,13 +102,16 @@ class LakeWriter:
         self._last_caught_up_check = 0.0
         self._caught_up = False
         self._delivery_error: str | None = None
+        self.at_end: set[Key] = set()
         self.consumer = kafka_util.make_consumer(
             settings.kafka, "airline-lake-writer", settings.group_id, extra=self._extra())
         self._producer: Any = None
         self.health: HealthServer | None = None
 
     def _extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"max.poll.interval.ms": 600_000}
+        # Partition EOF events tell when the fetcher has passed the end of a partition, even
+        # when the end is a transaction marker that never reaches the application.
+        extra: dict[str, Any] = {"max.poll.interval.ms": 600_000, "enable.partition.eof": True}
         if self.settings.group_instance_id:
             extra["group.instance.id"] = self.settings.group_instance_id
         if self.settings.statistics_interval_ms:
@@ -167,6 +170,7 @@ class LakeWriter:
             self.buffers[key] = PartitionBuffer(key[0], key[1], self.store.generation,
                                                 self.limits)
             self.dead_letter_ids[key] = {}
+            self.at_end.discard(key)
             RESUMES.labels(key[0]).inc()
         consumer.assign(partitions)
         self.assigned_once = True
@@ -200,6 +204,7 @@ class LakeWriter:
         buffer = self.buffers.get(key)
         if buffer is None:  # a record fetched just before a revocation
             return
+        self.at_end.discard(key)
         offset = int(message.offset() or 0)
         record = classify(offset, message.value(), message.timestamp()[1])
         if record.unstorable and key[0] != Topic.DEAD_LETTER:
@@ -317,12 +322,15 @@ class LakeWriter:
 
     # ------------------------------------------------------------------ stop-when-idle
     def caught_up(self) -> bool:
-        """Position at or past the high watermark on every assigned partition (the high
-        watermark may sit past a trailing transaction marker, which position also passes)."""
+        """Every assigned partition read to its end: the fetcher reported partition EOF since
+        its last record (this also covers a trailing transaction marker, which the position
+        never passes), or the position is at or past the high watermark."""
         assignment = self.consumer.assignment()
         if not assignment or self.pending:
             return False
         for tp in self.consumer.position(assignment):
+            if self._key(tp) in self.at_end:
+                continue
             # Cached: updated by every fetch response, so free; ask the broker (slow, about
             # half a second per partition) only before the first fetch answered.
             low, high = self.consumer.get_watermark_offsets(tp, cached=True)
@@ -366,11 +374,15 @@ class LakeWriter:
                         self._on_record(message, now)
                     elif error.fatal():
                         raise LakeWriterError(f"fatal consumer error: {error}")
-                    elif error.code() != KafkaError._PARTITION_EOF:
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        self.at_end.add((str(logical_topic(message.topic() or "", self.prefix)),
+                                         int(message.partition() or 0)))
+                    else:
                         log.warning("consumer error", error=str(error))
                 self._flush_idle(now)
                 self._update_buffered()
-                if self._check_idle(bool(messages)):
+                records = any(m.error() is None for m in messages)
+                if self._check_idle(records):
                     self.stop.request("idle")
             log.info("stopping", reason=self.stop.reason)
             self._flush_all()

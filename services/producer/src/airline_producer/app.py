@@ -52,9 +52,10 @@ class Status:
         return self.ready, self.reason
 
 
-def open_promotions(settings: Settings, partitions: int | None = None
+def open_promotions(settings: Settings, partitions: int | None = None, now: int = 0
                     ) -> tuple[DiscountLookup | None, Refreshing | None]:
-    """The discount lookup for the configured mode, and the live source to poll (if any)."""
+    """The discount lookup for the configured mode, and the live source to poll (if any).
+    ``now``: the simulated start, for decisions already on the topic."""
     delay = round(settings.promotion_delay_minutes * 60)
     if settings.promotions == "off":
         return None, None
@@ -65,15 +66,19 @@ def open_promotions(settings: Settings, partitions: int | None = None
     if settings.promotions == "topic":
         counts = require_topics(settings.kafka, [Topic.PROMO_DECISIONS])
         consumer = make_consumer(settings.kafka, "airline-producer-promotions",
-                                 f"{settings.effective_transactional_id}-promotions")
-        source: Refreshing = TopicSource(
+                                 f"{settings.effective_transactional_id}-promotions",
+                                 extra={"enable.partition.eof": True})
+        count = partitions or counts[Topic.PROMO_DECISIONS]
+        topic_source = TopicSource(
             consumer, physical_name(Topic.PROMO_DECISIONS, settings.kafka.topic_prefix), delay,
-            partitions or counts[Topic.PROMO_DECISIONS])
-        return source.book.lookup, source
+            count)
+        read = topic_source.catch_up(now, count)
+        log.info("promotion decisions read at start", decisions=read)
+        return topic_source.book.lookup, topic_source
     import redis  # only needed in this mode
 
-    source = RedisSource(redis.Redis.from_url(settings.redis_url), delay)
-    return source.book.lookup, source
+    redis_source = RedisSource(redis.Redis.from_url(settings.redis_url), delay)
+    return redis_source.book.lookup, redis_source
 
 
 def _count(tick: Tick) -> None:
@@ -108,8 +113,9 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
     sink = KafkaSink(settings.kafka, settings.effective_transactional_id)
     sink.init()
     done = sink.last_committed_tick(partitions)
-    lookup, source = open_promotions(settings)
-    sim = Simulation(settings, lookup)
+    sim = Simulation(settings)
+    lookup, source = open_promotions(settings, now=sim.tick_start(0))
+    sim.lookup = lookup
     log.info("producer starting", flights=len(sim.flights), resume_after_tick=done,
              promotions=settings.promotions, speed=settings.speed, seed=settings.seed)
     status.ready, status.reason = True, "producing"

@@ -12,6 +12,7 @@ marker topic, and nothing to keep in sync.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
@@ -31,6 +32,13 @@ from airline_producer.simulation import Tick
 PRODUCED_TOPICS: Final = (Topic.FLIGHT_LIFECYCLE, Topic.BOOKINGS, Topic.SEAT_INVENTORY,
                           Topic.SEAT_MAP)
 TICK_HEADER: Final = "tick"
+#: librdkafka's RD_KAFKA_OFFSET_TAIL_BASE: offset ``-2000 - n`` means "n before the end".
+OFFSET_TAIL_BASE: Final = -2000
+#: Errors seen while a just-created topic's partitions get their leaders: wait and retry.
+_TRANSIENT: Final = frozenset({
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TRANSPORT})
 CLIENT_ID: Final = "airline-producer"
 
 
@@ -124,41 +132,48 @@ class KafkaSink:
         group = f"airline-producer-recovery-{uuid.uuid4()}"  # reads only, never commits
         consumer = make_consumer(self._kafka, CLIENT_ID, group,
                                  extra={"enable.partition.eof": True})
+        parts = [(self._names[t], p) for t in PRODUCED_TOPICS for p in range(partitions[t])]
         try:
             best = -1
-            for topic in PRODUCED_TOPICS:
-                for p in range(partitions[topic]):
-                    best = max(best, _last_tick(consumer, self._names[topic], p, self._timeout))
+            window = 1024
+            while parts:
+                found, ends = _read_tails(consumer, parts, window, self._timeout)
+                best = max([best, *found.values()])
+                # A partition whose tail held no tick (aborted records only) is read further
+                # back, unless the window already reached its beginning.
+                parts = [part for part in parts if part not in found and ends[part] > window]
+                window *= 8
             return best
         finally:
             consumer.close()
 
 
-def _last_tick(consumer: Any, name: str, partition: int, timeout: float) -> int:
-    """The largest committed tick header in one partition, reading back from the end in
-    growing windows (aborted records are invisible to ``read_committed``)."""
-    low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=timeout)
-    if high <= low:
-        return -1
-    window = 1024
-    while True:
-        start = max(low, high - window)
-        consumer.assign([TopicPartition(name, partition, start)])
-        best = -1
-        while True:
-            message = consumer.poll(timeout)
-            if message is None:
-                raise DeliveryError(f"timed out reading {name}[{partition}] during recovery")
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    break
-                raise DeliveryError(f"cannot read {name}[{partition}]: {error}")
-            tick = tick_of(message.headers())
-            if tick is not None:
-                best = max(best, tick)
-            if message.offset() >= high - 1:
-                break
-        if best >= 0 or start == low:
-            return best
-        window *= 4
+def _read_tails(consumer: Any, parts: list[tuple[str, int]], window: int, timeout: float
+                ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+    """Read the last ``window`` offsets of every partition at once (librdkafka's logical
+    ``OFFSET_TAIL``): the largest tick header per partition, and each partition's end offset."""
+    consumer.assign([TopicPartition(name, p, OFFSET_TAIL_BASE - window) for name, p in parts])
+    found: dict[tuple[str, int], int] = {}
+    ends: dict[tuple[str, int], int] = {}
+    deadline = time.monotonic() + timeout
+    while len(ends) < len(parts):
+        if time.monotonic() > deadline:
+            missing = sorted(set(parts) - set(ends))
+            raise DeliveryError(f"timed out reading the end of {missing} during recovery")
+        message = consumer.poll(1.0)
+        if message is None:
+            continue
+        part = (message.topic(), message.partition())
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                ends[part] = message.offset()
+                continue
+            if error.code() in _TRANSIENT:
+                continue
+            raise DeliveryError(f"cannot read {part} during recovery: {error}")
+        tick = tick_of(message.headers())
+        if tick is not None:
+            found[part] = max(found.get(part, -1), tick)
+    consumer.unassign()
+    return found, ends

@@ -10,6 +10,7 @@ the first tick boundary after it was learned: never earlier than ``e + delay``.
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from airline_core.errors import InvalidEventError
 from airline_core.events import PromotionEnded, PromotionTriggered, decode_any
 from airline_core.timeutil import parse_utc
+from confluent_kafka import KafkaError
 
 from airline_producer.errors import PromotionSourceError
 from airline_producer.simulation import ActiveDiscount
@@ -118,23 +120,46 @@ class TopicSource:
         self._delay = delay_seconds
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
 
+    def catch_up(self, now: int, partitions: int, timeout: float = 30.0) -> int:
+        """At start: read every decision already on the topic (until the end of each
+        partition), so a start or restart sees the whole history before simulating."""
+        count = 0
+        at_end: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while len(at_end) < partitions:
+            if time.monotonic() > deadline:
+                raise PromotionSourceError(f"promo_decisions not read to its end in {timeout}s")
+            message = self._consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                continue
+            count += self._take(message, now)
+        return count
+
     def refresh(self, now: int, flight_ids: Iterable[str] = ()) -> int:
-        """Take every decision available now; returns how many were read."""
+        """Take every decision available now, without waiting; returns how many were read."""
         count = 0
         while True:
             messages = self._consumer.consume(num_messages=1000, timeout=0.0)
             if not messages:
                 return count
             for message in messages:
-                if message.error():
-                    continue
-                try:
-                    event = decode_any(message.value())
-                except InvalidEventError:
-                    continue  # the engine's dead-lettering is not the producer's job
-                if isinstance(event, PromotionTriggered | PromotionEnded):
-                    self.book.apply(event, self._delay, not_before=now)
-                    count += 1
+                if message.error() is None:
+                    count += self._take(message, now)
+
+    def _take(self, message: Any, now: int) -> int:
+        try:
+            event = decode_any(message.value())
+        except InvalidEventError:
+            return 0  # the engine's dead-lettering is not the producer's job
+        if isinstance(event, PromotionTriggered | PromotionEnded):
+            self.book.apply(event, self._delay, not_before=now)
+            return 1
+        return 0
 
     def close(self) -> None:
         """Close the consumer."""

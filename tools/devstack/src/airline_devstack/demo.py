@@ -1,10 +1,178 @@
-"""Placeholder for `airline-demo` (the end-to-end demo); the lead replaces this module."""
+"""``airline-demo``: the whole pipeline on real infrastructure, from a fresh clone, with a
+reconciled summary.
+
+It starts what is missing (Apache Kafka in KRaft mode, Postgres, Redis when installed), creates
+the topics, injects one malformed booking (to show the dead-letter path), runs producer, engine and
+lake writer as separate processes over a bounded closed-loop simulation, then the ETL, and prints
+per topic the Kafka records and event ids, the lake lines and the warehouse rows they became. It
+exits 0 only if every stage did its part and the counts agree, and stops what it started.
+
+Each run uses a fresh broker (new cluster id) and a new seed, so a second run shows that the lake
+and warehouse keep earlier runs and never mistake new offsets for old ones.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
-def main() -> int:
-    raise NotImplementedError(
-        "airline-demo is not written yet: airline_devstack.demo is a stub owned by the lead. "
-        "The stack itself works: `airline-stack up` / `status` / `down`."
-    )
+import psycopg2
+from airline_core.config import redact_url
+from airline_core.logging import configure_logging, get_logger
+
+from airline_devstack import cli as stack
+from airline_devstack.paths import repo_root, stack_dir
+from airline_devstack.pipeline import PipelineSpec, Processes, run_bounded
+from airline_devstack.reconcile import format_table, reconcile, reject_counts
+
+log = get_logger(__name__)
+
+
+def _next_seed() -> int:
+    """A new seed per demo run (1001, 1002, ...), kept in ``.stack/demo-runs``."""
+    counter = stack_dir() / "demo-runs"
+    runs = int(counter.read_text()) + 1 if counter.is_file() else 1
+    counter.parent.mkdir(parents=True, exist_ok=True)
+    counter.write_text(f"{runs}\n")
+    return 1000 + runs
+
+
+def _ensure_stack() -> tuple[dict[str, dict[str, str]], bool]:
+    """The stack's endpoints, and whether this call started it (so it should stop it)."""
+    state_file = stack_dir() / "state.json"
+    already_up = state_file.is_file() and stack.cmd_status(argparse.Namespace()) == 0
+    if not already_up:
+        print("starting the local stack (first run resolves the Kafka jars, about a minute)…",
+              flush=True)
+        stack.cmd_up(argparse.Namespace(redis=True))
+    return json.loads(state_file.read_text()), not already_up
+
+
+def _warehouse_summary(database_url: str) -> str:
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("""
+            SELECT (SELECT count(*) FROM dim_flight),
+                   (SELECT count(*) FROM fact_booking),
+                   (SELECT count(*) FROM fact_promotions),
+                   (SELECT count(*) FROM fact_flight_outcome),
+                   (SELECT round(avg(final_load_factor), 3) FROM fact_flight_outcome)""")
+        flights, passengers, promotions, departed, mean_lf = cur.fetchone()
+    return (f"warehouse totals: {flights} flights, {passengers} booked passengers, "
+            f"{promotions} promotions fired, {departed} departed flights with mean final "
+            f"load factor {mean_lf}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """One bounded demo run; 0 only if every stage did its part and the counts agree."""
+    state, started_stack = _ensure_stack()
+    try:
+        seed = args.seed if args.seed is not None else _next_seed()
+        cluster_id = state["kafka"]["cluster_id"]
+        database_url = state["postgres"]["url"]
+        log_dir = stack_dir() / "demo" / f"seed-{seed}"
+        spec = PipelineSpec(
+            bootstrap=state["kafka"]["bootstrap"], database_url=database_url,
+            lake_dir=args.lake_dir.resolve(), log_dir=log_dir, seed=seed, flights=args.flights,
+            days=args.days, redis_url=(state.get("redis") or {}).get("url", ""))
+        print(f"demo: seed {seed}, {args.flights} flights over {args.days} days, broker "
+              f"{spec.bootstrap} (cluster {cluster_id}), warehouse {redact_url(database_url)}, "
+              f"lake {spec.lake_dir}, logs {log_dir}", flush=True)
+        rejects_before = reject_counts(database_url)
+        outcome = run_bounded(spec)
+        print(f"pipeline finished in {outcome.seconds:.0f}s; exit codes: "
+              + ", ".join(f"{k}={v}" for k, v in outcome.exit_codes.items())
+              + (f"; restarted after going idle early: {outcome.restarts}"
+                 if outcome.restarts else ""), flush=True)
+        if not outcome.ok:
+            print(f"demo FAILED: a component did not finish cleanly; see the logs in {log_dir}")
+            return 1
+        counts = reconcile(spec.bootstrap, "", spec.lake_dir, cluster_id, database_url,
+                           rejects_before)
+        print()
+        print(format_table(counts))
+        print()
+        print(_warehouse_summary(database_url))
+        empty = [c.topic for c in counts if c.kafka_records == 0]
+        disagree = [c.topic for c in counts if not c.agrees]
+        if empty or disagree:
+            print(f"demo FAILED: topics without events {empty}, counts disagree on {disagree}")
+            return 1
+        print("demo OK: every topic has events and Kafka = lake = warehouse for each of them.")
+        return 0
+    finally:
+        if started_stack and not args.keep_stack:
+            stack.cmd_down(argparse.Namespace())
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    """``make up``: the same pipeline at a watchable speed until Ctrl-C, ETL every minute."""
+    state, _ = _ensure_stack()
+    seed = args.seed if args.seed is not None else _next_seed()
+    spec = PipelineSpec(
+        bootstrap=state["kafka"]["bootstrap"], database_url=state["postgres"]["url"],
+        lake_dir=args.lake_dir.resolve(), log_dir=stack_dir() / "watch" / f"seed-{seed}",
+        seed=seed, flights=args.flights, days=args.days, inject_malformed=False,
+        redis_url=(state.get("redis") or {}).get("url", ""))
+    processes = Processes(spec)
+    stop = {"now": False}
+    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    try:
+        if processes.run("topics", "airline-topics", "create") != 0:
+            return 1
+        processes.start("engine", "airline-engine")
+        processes.start("lake-writer", "airline-lake-writer", "--new-source")
+        processes.start("producer", "airline-producer", "--speed", str(args.speed),
+                        "--seed", str(seed), "--flights", str(args.flights),
+                        "--days", str(args.days), "--promotions", "topic")
+        print(f"running at {args.speed}x simulated speed; logs in {spec.log_dir}; metrics on "
+              "each component's METRICS_PORT; Ctrl-C stops (then `make down`).", flush=True)
+        next_etl = time.monotonic() + args.etl_every
+        while not stop["now"]:
+            time.sleep(1)
+            if time.monotonic() >= next_etl:
+                code = processes.run("etl", "airline-etl")
+                print(f"ETL run exit {code}", flush=True)
+                next_etl = time.monotonic() + args.etl_every
+        return 0
+    finally:
+        processes.stop_all()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``airline-demo`` command line."""
+    parser = argparse.ArgumentParser(prog="airline-demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--flights", type=int, default=40,
+                        help="flights in the simulated schedule (default 40)")
+    parser.add_argument("--days", type=int, default=2,
+                        help="days of departures (default 2)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="simulation seed (default: a new one per run, 1001, 1002, ...)")
+    parser.add_argument("--lake-dir", type=Path, default=repo_root() / "lake",
+                        help="data lake root (default ./lake)")
+    parser.add_argument("--keep-stack", action="store_true",
+                        help="leave the stack running after a bounded run (stop: make down)")
+    parser.add_argument("--watch", action="store_true",
+                        help="run at a watchable speed until Ctrl-C (what `make up` runs)")
+    parser.add_argument("--speed", type=float, default=600.0,
+                        help="with --watch: simulated seconds per real second (default 600)")
+    parser.add_argument("--etl-every", type=float, default=60.0,
+                        help="with --watch: seconds between ETL runs (default 60)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``airline-demo``."""
+    configure_logging(component="airline-demo")
+    args = build_parser().parse_args(argv)
+    return run_watch(args) if args.watch else run_demo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -220,7 +220,9 @@ class KafkaBroker:
             raise KafkaStartError(f"port {self.port} is already in use")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.controller_port is None:
-            self.controller_port = self._previous_controller_port() or free_port()
+            self.controller_port = self._previous_controller_port()
+        while self.controller_port in (None, self.port):
+            self.controller_port = free_port()
         self.config_path.write_text(self._server_properties())
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(_LOG4J2)

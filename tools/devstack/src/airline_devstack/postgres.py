@@ -119,7 +119,8 @@ def provision(admin: SuperuserAccess, target: DatabaseUrl) -> None:
 
 
 class PostgresServer:
-    """A private cluster in `data_dir` listening on 127.0.0.1:`port` only.
+    """A private cluster in `data_dir` listening on 127.0.0.1:`port` only (the port is given
+    at each start, so a reused data dir follows a changed DATABASE_URL).
 
     The unix socket lives inside `data_dir` (mode 0700), where local connections are trusted:
     only the owner (and root) can reach it, so the superuser needs no password. TCP logins
@@ -156,8 +157,9 @@ class PostgresServer:
         if not (self.data_dir / "PG_VERSION").is_file():
             self._initdb()
         self._run(
-            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_path)
-        )
+            "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_path),
+            "-o", f"-p {self.port}",
+        )  # fmt: skip
         log.info("postgres up", port=self.port, data_dir=str(self.data_dir))
 
     def stop(self) -> None:
@@ -182,20 +184,12 @@ class PostgresServer:
 
     def _initdb(self) -> None:
         self._run(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-        )
+            "initdb", "-D", str(self.data_dir), "-U", "postgres", "-E", "UTF8",
+            "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+        )  # fmt: skip
         # Later lines win over initdb's defaults; appending keeps the server user as owner.
         settings = (
-            f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+            "listen_addresses = '127.0.0.1'\n"
             f"unix_socket_directories = '{self.data_dir}'\nfsync = on\n"
         )
         with (self.data_dir / "postgresql.conf").open("a") as conf:
