@@ -10,6 +10,7 @@ rereads those records from the lake's resume offset.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 import structlog
 from airline_core import kafka as kafka_util
+from airline_core.crash import ENV as CRASH_ENV
 from airline_core.crash import crash_point
 from airline_core.dead_letter import dead_letter_for
 from airline_core.events import encode
@@ -103,6 +105,9 @@ class LakeWriter:
         self._caught_up = False
         self._delivery_error: str | None = None
         self.at_end: set[Key] = set()
+        self._logical_names: dict[str, str] = {}
+        # The per-record crash point costs an environment lookup; pay it only in crash tests.
+        self._crash_mid_buffer = os.environ.get(CRASH_ENV, "").startswith("lake.mid_buffer")
         self.consumer = kafka_util.make_consumer(
             settings.kafka, "airline-lake-writer", settings.group_id, extra=self._extra())
         self._producer: Any = None
@@ -150,8 +155,15 @@ class LakeWriter:
             BUFFERED.labels(topic).set(count)
 
     # ------------------------------------------------------------------ rebalancing
+    def _logical(self, physical: str) -> str:
+        """Logical topic name of a broker topic name (memoised: called once per record)."""
+        name = self._logical_names.get(physical)
+        if name is None:
+            name = self._logical_names[physical] = str(logical_topic(physical, self.prefix))
+        return name
+
     def _key(self, tp: TopicPartition) -> Key:
-        return str(logical_topic(tp.topic, self.prefix)), tp.partition
+        return self._logical(tp.topic), tp.partition
 
     def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Position each partition at the lake's resume offset (deleting orphans first)."""
@@ -199,8 +211,7 @@ class LakeWriter:
 
     # ------------------------------------------------------------------ records
     def _on_record(self, message: Message, now: float) -> None:
-        key = (str(logical_topic(message.topic() or "", self.prefix)),
-               int(message.partition() or 0))
+        key = (self._logical(message.topic() or ""), int(message.partition() or 0))
         buffer = self.buffers.get(key)
         if buffer is None:  # a record fetched just before a revocation
             return
@@ -209,7 +220,8 @@ class LakeWriter:
         record = classify(offset, message.value(), message.timestamp()[1])
         if record.unstorable and key[0] != Topic.DEAD_LETTER:
             self.dead_letter_ids[key][offset] = self._divert(message, key[0], record.unstorable)
-        crash_point("lake.mid_buffer")
+        if self._crash_mid_buffer:
+            crash_point("lake.mid_buffer")
         roll = buffer.append(record, now)
         if roll is not None:
             self._enqueue(roll)
@@ -375,7 +387,7 @@ class LakeWriter:
                     elif error.fatal():
                         raise LakeWriterError(f"fatal consumer error: {error}")
                     elif error.code() == KafkaError._PARTITION_EOF:
-                        self.at_end.add((str(logical_topic(message.topic() or "", self.prefix)),
+                        self.at_end.add((self._logical(message.topic() or ""),
                                          int(message.partition() or 0)))
                     else:
                         log.warning("consumer error", error=str(error))

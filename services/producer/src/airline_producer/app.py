@@ -26,7 +26,12 @@ from airline_producer.promotions import DiscountBook, RedisSource, TopicSource, 
 from airline_producer.settings import Settings
 from airline_producer.simulation import DiscountLookup, Simulation, Tick
 
-log = get_logger(__name__)
+
+def _log() -> Any:
+    """The module logger, made after ``configure_logging`` ran: ``get_logger`` binds at once,
+    so a module-level logger would keep structlog's unconfigured defaults (stdout, console)."""
+    return get_logger(__name__)
+
 
 #: With --speed max, a transaction is committed once it holds this many events (whole ticks).
 MAX_EVENTS_PER_TRANSACTION = 20_000
@@ -73,7 +78,7 @@ def open_promotions(settings: Settings, partitions: int | None = None, now: int 
             consumer, physical_name(Topic.PROMO_DECISIONS, settings.kafka.topic_prefix), delay,
             count)
         read = topic_source.catch_up(now, count)
-        log.info("promotion decisions read at start", decisions=read)
+        _log().info("promotion decisions read at start", decisions=read)
         return topic_source.book.lookup, topic_source
     import redis  # only needed in this mode
 
@@ -116,7 +121,7 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
     sim = Simulation(settings)
     lookup, source = open_promotions(settings, now=sim.tick_start(0))
     sim.lookup = lookup
-    log.info("producer starting", flights=len(sim.flights), resume_after_tick=done,
+    _log().info("producer starting", flights=len(sim.flights), resume_after_tick=done,
              promotions=settings.promotions, speed=settings.speed, seed=settings.seed)
     status.ready, status.reason = True, "producing"
     factor = settings.speed_factor
@@ -151,7 +156,7 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
         written += _commit(sink, batch)
     sink.flush()
     elapsed = time.monotonic() - started
-    log.info("producer finished", events=written, seconds=round(elapsed, 2),
+    _log().info("producer finished", events=written, seconds=round(elapsed, 2),
              events_per_second=round(written / elapsed) if elapsed > 0 else None,
              stopped_by=stop.reason or "end of schedule", **dict(sim.counts))
     status.ready, status.reason = False, "finished"

@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg2
@@ -33,13 +34,28 @@ from airline_devstack.reconcile import format_table, reconcile, reject_counts
 log = get_logger(__name__)
 
 
-def _next_seed() -> int:
-    """A new seed per demo run (1001, 1002, ...), kept in ``.stack/demo-runs``."""
+FIRST_DEPARTURE = date(2025, 11, 28)  # the user's example flight BA210_2025-11-28
+
+
+def _next_run() -> int:
+    """The number of this demo run in this clone (1, 2, ...), kept in ``.stack/demo-runs``."""
     counter = stack_dir() / "demo-runs"
     runs = int(counter.read_text()) + 1 if counter.is_file() else 1
     counter.parent.mkdir(parents=True, exist_ok=True)
     counter.write_text(f"{runs}\n")
-    return 1000 + runs
+    return runs
+
+
+def _run_identity(args: argparse.Namespace) -> tuple[int, date]:
+    """Seed and first departure date of this run.
+
+    Run n simulates the n-th block of ``--days`` departure days with seed 1000 + n, so the
+    flights of successive runs are different flights (flight ids carry the date) and the
+    warehouse accumulates runs the way it would accumulate days in production.
+    """
+    run = _next_run()
+    seed = args.seed if args.seed is not None else 1000 + run
+    return seed, FIRST_DEPARTURE + timedelta(days=(run - 1) * args.days)
 
 
 def _ensure_stack() -> tuple[dict[str, dict[str, str]], bool]:
@@ -71,15 +87,17 @@ def run_demo(args: argparse.Namespace) -> int:
     """One bounded demo run; 0 only if every stage did its part and the counts agree."""
     state, started_stack = _ensure_stack()
     try:
-        seed = args.seed if args.seed is not None else _next_seed()
+        seed, start_date = _run_identity(args)
         cluster_id = state["kafka"]["cluster_id"]
         database_url = state["postgres"]["url"]
         log_dir = stack_dir() / "demo" / f"seed-{seed}"
         spec = PipelineSpec(
             bootstrap=state["kafka"]["bootstrap"], database_url=database_url,
             lake_dir=args.lake_dir.resolve(), log_dir=log_dir, seed=seed, flights=args.flights,
-            days=args.days, redis_url=(state.get("redis") or {}).get("url", ""))
-        print(f"demo: seed {seed}, {args.flights} flights over {args.days} days, broker "
+            days=args.days, start_date=start_date.isoformat(),
+            redis_url=(state.get("redis") or {}).get("url", ""))
+        print(f"demo: seed {seed}, {args.flights} flights over {args.days} days from "
+              f"{start_date}, broker "
               f"{spec.bootstrap} (cluster {cluster_id}), warehouse {redact_url(database_url)}, "
               f"lake {spec.lake_dir}, logs {log_dir}", flush=True)
         rejects_before = reject_counts(database_url)
@@ -112,11 +130,12 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_watch(args: argparse.Namespace) -> int:
     """``make up``: the same pipeline at a watchable speed until Ctrl-C, ETL every minute."""
     state, _ = _ensure_stack()
-    seed = args.seed if args.seed is not None else _next_seed()
+    seed, start_date = _run_identity(args)
     spec = PipelineSpec(
         bootstrap=state["kafka"]["bootstrap"], database_url=state["postgres"]["url"],
         lake_dir=args.lake_dir.resolve(), log_dir=stack_dir() / "watch" / f"seed-{seed}",
-        seed=seed, flights=args.flights, days=args.days, inject_malformed=False,
+        seed=seed, flights=args.flights, days=args.days, start_date=start_date.isoformat(),
+        inject_malformed=False,
         redis_url=(state.get("redis") or {}).get("url", ""))
     processes = Processes(spec)
     stop = {"now": False}
@@ -129,7 +148,8 @@ def run_watch(args: argparse.Namespace) -> int:
         processes.start("lake-writer", "airline-lake-writer", "--new-source")
         processes.start("producer", "airline-producer", "--speed", str(args.speed),
                         "--seed", str(seed), "--flights", str(args.flights),
-                        "--days", str(args.days), "--promotions", "topic")
+                        "--days", str(args.days), "--start-date", start_date.isoformat(),
+                        "--promotions", "topic")
         print(f"running at {args.speed}x simulated speed; logs in {spec.log_dir}; metrics on "
               "each component's METRICS_PORT; Ctrl-C stops (then `make down`).", flush=True)
         next_etl = time.monotonic() + args.etl_every

@@ -36,6 +36,7 @@ class PipelineSpec:
     seed: int
     flights: int
     days: int
+    start_date: str = "2025-11-28"
     topic_prefix: str = ""
     redis_url: str = ""
     promotions: str = "topic"
@@ -144,7 +145,8 @@ def inject_malformed(spec: PipelineSpec) -> None:
     """Produce one invalid booking, so the demo shows a record going to ``dead_letter``."""
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": spec.bootstrap, "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": spec.bootstrap, "enable.idempotence": True,
+                         "log_level": 3})
     producer.produce(f"{spec.topic_prefix}bookings", key=MALFORMED_KEY, value=MALFORMED_VALUE)
     if producer.flush(30) != 0:
         raise RuntimeError("could not deliver the injected malformed record")
@@ -174,7 +176,7 @@ def run_bounded(spec: PipelineSpec, timeout: float = 900) -> Outcome:
         producer = processes.start(
             "producer", "airline-producer", "--speed", "max", "--seed", str(spec.seed),
             "--flights", str(spec.flights), "--days", str(spec.days),
-            "--promotions", spec.promotions)
+            "--start-date", spec.start_date, "--promotions", spec.promotions)
         outcome.exit_codes["producer"] = processes.wait("producer", producer, timeout)
         engine = processes.still_running("engine", engine, "airline-engine", *idle)
         outcome.exit_codes["engine"] = processes.wait("engine", engine, timeout)
