@@ -18,7 +18,9 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
+import psycopg2
 import pytest
 from airline_devstack._proc import free_port
 from airline_devstack.kafka_broker import ExternalKafka, KafkaBroker, probe_cluster_id
@@ -114,3 +116,18 @@ def unique_name() -> Callable[[str], str]:
         return f"{base}_{uuid.uuid4().hex[:12]}"
 
     return make
+
+
+@pytest.fixture
+def isolated_database_url(database_url: str, unique_name: Callable[[str], str]) -> Iterator[str]:
+    """`database_url` whose `search_path` is a fresh schema, dropped afterwards: one Postgres
+    serves the session while every test sees an empty warehouse."""
+    schema = unique_name("wh")
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {schema}")
+    conn.close()
+    sep = "&" if "?" in database_url else "?"
+    yield f"{database_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP SCHEMA {schema} CASCADE")
+    conn.close()

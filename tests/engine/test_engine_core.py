@@ -180,3 +180,10 @@ def test_closed_flights_are_forgotten_after_the_retention() -> None:
     assert FLIGHT in core.flights
     _apply(core, snapshot(DEPARTURE + timedelta(hours=25), "OTHER_1"))
     assert FLIGHT not in core.flights and FLIGHT in core.take_dirty()
+
+
+def test_bench_runs_in_process() -> None:
+    from airline_engine.bench import run_bench
+
+    result = run_bench(flights=2, seed=1)
+    assert result["events"] > 100 and result["outputs"] > 0

@@ -60,8 +60,8 @@ class Source:
         return env
 
     def produce(self, count: int, seed: int, *, transactional: bool = False,
-                abort: bool = False, extra_values: list[tuple[Topic, bytes | None]] = ()
-                ) -> None:  # type: ignore[assignment]
+                abort: bool = False,
+                extra_values: tuple[tuple[Topic, bytes | None], ...] = ()) -> None:
         """Produce ``count`` valid events spread over every lake topic and several event dates
         (not monotonic), then ``extra_values`` as raw values; optionally in one transaction,
         optionally aborted (then none of it may ever land)."""
@@ -215,7 +215,7 @@ def assert_exactly_once(lake_dir: Path, topics: dict[Coord, bytes | None],
     assert not extra, f"{len(extra)} lake records are not in the topics, e.g. {extra[:5]}"
     for coord, value in content.lines:
         assert value == topics[coord], f"{coord} differs from the topic's bytes"
-    ids = Counter()
+    ids: Counter[str] = Counter()
     for _, value in content.lines:
         try:
             ids[decode_header(value).event_id] += 1

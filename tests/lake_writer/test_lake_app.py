@@ -4,6 +4,7 @@ committing past the disk, revocation drops what was not landed, assignment resum
 import errno
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airline_core import config
@@ -82,7 +83,8 @@ def writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[app.Lake
 
 def feed(w: app.LakeWriter, partition: int, offsets: range) -> None:
     for o in offsets:
-        w._on_record(FakeMessage(f"{PREFIX}bookings", partition, o, b'{"o":%d}' % o), 0.0)
+        message: Any = FakeMessage(f"{PREFIX}bookings", partition, o, b'{"o":%d}' % o)
+        w._on_record(message, 0.0)
 
 
 def manifests(tmp_path: Path) -> list[str]:

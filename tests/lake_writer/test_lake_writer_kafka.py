@@ -17,9 +17,9 @@ def test_normal_run_lands_every_record_exactly_once(source: Source, tmp_path: Pa
     source.produce(700, seed=1)
     source.produce(140, seed=2, transactional=True)
     source.produce(70, seed=3, transactional=True, abort=True)  # must never land
-    source.produce(7, seed=4, extra_values=[(Topic.BOOKINGS, b"not json at all"),
+    source.produce(7, seed=4, extra_values=((Topic.BOOKINGS, b"not json at all"),
                                             (Topic.SEAT_MAP, None),
-                                            (Topic.DEAD_LETTER, b'{"a":\n1}')])
+                                            (Topic.DEAD_LETTER, b'{"a":\n1}')))
     done = run_writer(source.env(lake), "--stop-when-idle", "1")
     assert done.returncode == 0, done.stderr[-3000:]
     topics = read_topics(source)

@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -81,7 +80,6 @@ class EngineApp:
         self._failed = False
         self._next_probe = 0.0
         self._txn_open = False
-        self._txn_started = 0.0
         self._last_commit = 0.0
         self._uncommitted = 0
         self._crash_tests = bool(os.environ.get(CRASH_ENV))
@@ -259,10 +257,8 @@ class EngineApp:
             except KafkaException as e:
                 log.warning("consume failed", error=str(e))
                 continue
-            if messages:
-                self._broker_down = False
-                if self._ingest(messages):
-                    idle.activity()
+            if messages and self._ingest(messages):
+                idle.activity()
             due = time.monotonic() - self._last_commit >= interval or (
                 0 < max_records <= self._uncommitted)
             if due and (self._txn_open or self._positions_moved()):
@@ -298,19 +294,21 @@ class EngineApp:
         now = time.monotonic()
         activity = False
         for msg in messages:
+            err = msg.error()
+            if err is not None and err.code() != EOF_CODE:
+                log.warning("consumer error", error=str(err))
+                continue
             task = self._tasks.get(msg.partition())
             if task is None:
                 continue
             rank = self._rank[msg.topic()]
-            err = msg.error()
-            if err is not None:
-                if err.code() == EOF_CODE:
-                    task.merger.mark_end(rank, msg.offset())
-                    touched.add(task)
-                else:
-                    log.warning("consumer error", error=str(err))
+            if err is not None:  # end of partition: caught up with the broker
+                self._broker_down = False
+                task.merger.mark_end(rank, msg.offset())
+                touched.add(task)
                 continue
             activity = True
+            self._broker_down = False
             offset = msg.offset()
             logical = self._logical[rank]
             task.first_read.setdefault(logical, offset)
@@ -357,7 +355,6 @@ class EngineApp:
         if not self._txn_open:
             self._producer.begin_transaction()
             self._txn_open = True
-            self._txn_started = time.monotonic()
 
     def _emit(self, task: PartitionTask, out: Output, read_at: float) -> None:
         event = out.event
@@ -465,9 +462,3 @@ class EngineApp:
         finally:
             self._restoring = False
 
-
-def run(settings: Settings, stop: StopSignal | None = None, partitions: Iterable[int] = ()
-        ) -> int:
-    """Build and run the engine (``partitions`` is unused: assignment comes from the group)."""
-    del partitions
-    return EngineApp(settings, stop or StopSignal()).run()
