@@ -43,6 +43,7 @@ def test_exit_codes_and_summary(monkeypatch: pytest.MonkeyPatch, etl_database_ur
     assert "nothing new" in capsys.readouterr().out
     write_roll(lake_dir, "bookings", 3, 0, [b"junk"] * 3)
     assert main([]) == 3
+    assert "airline-etl: rejected" in capsys.readouterr().out
     assert main(["--max-reject-share", "1"]) == 0
     assert main(["--full", "--max-reject-share", "1"]) == 0
     assert "full" in capsys.readouterr().out

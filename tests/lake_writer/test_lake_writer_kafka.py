@@ -77,3 +77,62 @@ def test_another_source_is_refused_without_new_source(source: Source, tmp_path: 
     again = run_writer(other.env(lake), "--stop-when-idle", "1", "--new-source")
     assert again.returncode == 0
     assert json.loads((lake / "raw" / "_source.json").read_text()) == source_doc
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def committed(src: Source) -> list[int]:
+    kafka = config.from_values(config.KafkaSettings, {
+        "KAFKA_BOOTSTRAP_SERVERS": src.bootstrap}, environ={})
+    consumer = make_consumer(kafka, "lake-test-offsets", f"{src.prefix}lake")
+    try:
+        tps = [TopicPartition(physical_name(t, src.prefix), p) for t in LAKE_TOPICS
+               for p in range(3)]
+        return [tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0]
+    finally:
+        consumer.close()
+
+
+def test_storage_errors_block_retry_and_never_commit_past_the_disk(source: Source,
+                                                                   tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    (lake / "raw").mkdir(parents=True)
+    (lake / "raw" / "_manifests").write_text("not a directory")  # every manifest write fails
+    source.produce(140, seed=7)
+    log = tmp_path / "writer.log"
+    writer = start_writer(source.env(lake, LAKE_RETRY_MAX_SECONDS="1"), log=log)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(e.get("event", "").startswith("cannot land roll")  # type: ignore[union-attr]
+                      for e in log_events(log.read_text())):
+            assert time.monotonic() < deadline, f"no storage error logged:\n{log.read_text()}"
+            assert writer.poll() is None, log.read_text()
+            time.sleep(0.2)
+        port = next(int(str(e["metrics_port"])) for e in log_events(log.read_text())
+                    if e.get("event") == "lake writer started")
+        status, reason = http_get(port, "/readyz")
+        assert (status, reason.strip()) == (503, "storage blocked: ENOTDIR")
+        metrics = http_get(port, "/metrics")[1]
+        assert 'lake_storage_errors_total{reason="ENOTDIR"}' in metrics
+        assert "lake_storage_blocked 1.0" in metrics
+        assert committed(source) == []  # data files may exist, but no manifest: no commit
+        (lake / "raw" / "_manifests").unlink()  # the operator frees the disk
+        while landed(lake) < source.produced:
+            assert time.monotonic() < deadline + 60, "did not recover after the fix"
+            time.sleep(0.2)
+        assert http_get(port, "/readyz")[0] == 200
+    finally:
+        writer.send_signal(signal.SIGTERM)
+        assert writer.wait(60) == 0, log.read_text()[-3000:]
+    assert_exactly_once(lake, read_topics(source))
+    assert len(committed(source)) == 21
+
+
+def landed(lake: Path) -> int:
+    return mf.audit(lake, [str(t) for t in LAKE_TOPICS], check_hashes=False).records

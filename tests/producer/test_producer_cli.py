@@ -3,7 +3,6 @@ commits what was simulated and exits 0 with nothing unsent."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 from airline_core.config import ConfigError, env_names, from_values
 from airline_producer.cli import main
 from airline_producer.settings import Settings
-from test_producer_kafka import RUN, create_topics, expected_per_key, per_key, read_all
+from producer_support import RUN, create_topics, expected_per_key, per_key, read_all
 
 
 def test_help_documents_every_knob(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,7 +37,7 @@ def test_settings_names_from_the_brief() -> None:
             "PRODUCER_PROMOTIONS", "PRODUCER_PROMOTIONS_FILE", "PRODUCER_PROMOTION_DELAY_MINUTES",
             "REDIS_URL", "PRODUCER_TRANSACTIONAL_ID", "METRICS_PORT"} <= names
     settings = from_values(Settings, {}, environ={})
-    assert dataclasses.is_dataclass(settings) and settings.seed == 42
+    assert isinstance(settings, Settings) and settings.seed == 42
     assert settings.metrics_port == 8001 and settings.speed == "max"
     assert settings.effective_transactional_id == "airline-producer-42"
 

@@ -7,83 +7,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections import defaultdict
 from collections.abc import Callable
 
 import pytest
-from airline_core.config import KafkaSettings
-from airline_core.events import decode, encode
-from airline_core.kafka import make_admin, make_consumer
+from airline_core.events import decode
 from airline_core.lifecycle import StopSignal
-from airline_core.topics import Topic, physical_name
 from airline_producer.app import run
-from airline_producer.kafka_sink import PRODUCED_TOPICS, tick_of
-from airline_producer.simulation import Simulation
-from confluent_kafka import KafkaError, TopicPartition
-from confluent_kafka.admin import NewTopic
-from producer_support import check_stream, small_settings
+from producer_support import (
+    RUN,
+    check_stream,
+    create_topics,
+    expected_per_key,
+    per_key,
+    read_all,
+    small_settings,
+)
 
 pytestmark = pytest.mark.kafka
-
-PARTITIONS = 3
-RUN = {"seed": 7, "flights": 10, "days": 2, "booking_horizon_days": 21,
-       "snapshot_interval_minutes": 720, "transaction_max_ticks": 24}
-
-Records = dict[tuple[str, int], list[tuple[bytes, bytes, int | None]]]
-
-
-def create_topics(bootstrap: str, prefix: str) -> KafkaSettings:
-    """The producer's topics (and promo_decisions) under ``prefix``, 3 partitions each."""
-    admin = make_admin(KafkaSettings(bootstrap_servers=bootstrap))
-    names = [physical_name(t, prefix) for t in (*PRODUCED_TOPICS, Topic.PROMO_DECISIONS)]
-    futures = admin.create_topics([NewTopic(n, num_partitions=PARTITIONS, replication_factor=1)
-                                   for n in names])
-    for future in futures.values():
-        future.result(30)
-    return KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
-
-
-def read_all(kafka: KafkaSettings) -> Records:
-    """Every committed record of the producer's topics, per (logical topic, partition)."""
-    consumer = make_consumer(kafka, "producer-test", f"producer-test-{kafka.topic_prefix}",
-                             extra={"enable.partition.eof": True})
-    parts = [TopicPartition(physical_name(t, kafka.topic_prefix), p, 0)
-             for t in PRODUCED_TOPICS for p in range(PARTITIONS)]
-    consumer.assign(parts)
-    records: Records = defaultdict(list)
-    pending = {(tp.topic, tp.partition) for tp in parts}
-    try:
-        while pending:
-            message = consumer.poll(30)
-            assert message is not None, f"no EOF within 30 s on {sorted(pending)}"
-            if message.error():
-                assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
-                pending.discard((message.topic(), message.partition()))
-                continue
-            topic = message.topic()[len(kafka.topic_prefix):]
-            records[(topic, message.partition())].append(
-                (message.key(), message.value(), tick_of(message.headers())))
-    finally:
-        consumer.close()
-    return dict(records)
-
-
-def per_key(records: Records) -> dict[tuple[str, bytes], list[bytes]]:
-    """Values per (topic, key) in partition order: what per-key ordering promises."""
-    result: dict[tuple[str, bytes], list[bytes]] = defaultdict(list)
-    for (topic, _), items in sorted(records.items()):
-        for key, value, _ in items:
-            result[(topic, key)].append(value)
-    return dict(result)
-
-
-def expected_per_key() -> dict[tuple[str, bytes], list[bytes]]:
-    """The uninterrupted in-process run of the same settings, per (topic, key)."""
-    result: dict[tuple[str, bytes], list[bytes]] = defaultdict(list)
-    for tick in Simulation(small_settings(**RUN)).run():
-        for topic, event in tick.events:
-            result[(topic.value, event.key)].append(encode(event))
-    return dict(result)
 
 
 def test_two_runs_one_seed_byte_identical(kafka_bootstrap: str,

@@ -17,8 +17,7 @@ from airline_producer.app import open_promotions, run
 from airline_producer.network import build_schedule
 from airline_producer.promotions import RedisSource
 from airline_producer.simulation import ActiveDiscount, Simulation
-from producer_support import check_stream, small_settings, tick_events
-from test_producer_kafka import create_topics, read_all
+from producer_support import check_stream, create_topics, read_all, small_settings, tick_events
 
 DELAY_MINUTES = 30
 

@@ -257,6 +257,7 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         if not todo and not settings.full:
             conn.rollback()
             summary.seconds["total"] = time.monotonic() - clock
+            _observe(summary)
             return summary
         run_id = make_run_id(todo, started)
         summary.run_id = run_id
@@ -273,11 +274,12 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
             _record_rejects_only(conn, rejects, run_id)
             summary.status = "rejected"
             summary.seconds["total"] = time.monotonic() - clock
+            _observe(summary)
             raise RejectLimitError(
                 f"{summary.rejects} of {summary.lines} lines invalid "
                 f"({summary.reject_share:.2%} > ETL_MAX_REJECT_SHARE "
                 f"{settings.max_reject_share:.2%}); nothing loaded, rejects recorded in "
-                "etl_rejects")
+                "etl_rejects", summary)
         t = time.monotonic()
         progress.show("upserting")
         summary.changed = warehouse.apply(conn, run_id, bulk, rebuild)
@@ -312,6 +314,8 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         progress.done()
         if not conn.closed:
             conn.rollback()
+        if summary.run_id and summary.status != "loaded":  # nothing refers to its gold folder
+            shutil.rmtree(gold.run_dir(settings.lake_dir, summary.run_id), ignore_errors=True)
         raise
     finally:
         conn.close()

@@ -58,10 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = EXIT_OK
     except RejectLimitError as e:
         log.error("too many invalid lines", error=str(e))
+        summary = e.summary
         code = EXIT_REJECTS
     except (EtlError, psycopg2.Error, OSError) as e:
         log.error("run failed; the warehouse and gold are unchanged", error=str(e),
                   error_type=type(e).__name__)
+    except Exception:  # a bug: still exit 1 (not a traceback-only crash) with the details
+        log.exception("run failed unexpectedly; the warehouse and gold are unchanged")
     if summary is not None:
         print(summary.render())
         log.info("run finished", status=summary.status, run_id=summary.run_id,

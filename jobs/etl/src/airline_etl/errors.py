@@ -1,5 +1,7 @@
 """Errors of the ETL job; each maps to one exit code in :mod:`airline_etl.cli`."""
 
+from typing import Any
+
 from airline_core.errors import AirlineError
 
 
@@ -20,4 +22,11 @@ class MigrationError(WarehouseError):
 
 
 class RejectLimitError(EtlError):
-    """More rows than ``ETL_MAX_REJECT_SHARE`` were invalid, so nothing was loaded (exit 3)."""
+    """More rows than ``ETL_MAX_REJECT_SHARE`` were invalid, so nothing was loaded (exit 3).
+
+    ``summary`` is the run's :class:`~airline_etl.app.RunSummary`, for the CLI to print.
+    """
+
+    def __init__(self, message: str, summary: Any = None) -> None:
+        super().__init__(message)
+        self.summary = summary

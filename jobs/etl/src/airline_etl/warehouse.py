@@ -26,6 +26,7 @@ import polars as pl
 import psycopg2
 import psycopg2.extensions
 from airline_core.logging import get_logger
+from airline_core.topics import LAKE_TOPICS
 
 from airline_etl.errors import MigrationError
 from airline_etl.tables import STAGING_COLUMNS
@@ -486,11 +487,13 @@ def recent_runs(conn: psycopg2.extensions.connection, limit: int) -> list[str]:
 
 
 def ledger_counts(conn: psycopg2.extensions.connection) -> dict[str, int]:
-    """Topic → distinct events in the ledger (for the demo's Kafka = lake = warehouse check).
-    Only topics with at least one event appear."""
+    """Topic → distinct events in the ledger (for the demo's Kafka = lake = warehouse check):
+    every lake topic, 0 when none loaded yet."""
     with conn.cursor() as cur:
         cur.execute("SELECT topic, count(*) FROM etl_event_ledger GROUP BY topic ORDER BY topic")
-        return {topic: int(n) for topic, n in cur.fetchall()}
+        counts = {str(topic): 0 for topic in LAKE_TOPICS}
+        counts.update({topic: int(n) for topic, n in cur.fetchall()})
+        return counts
 
 
 def reject_counts(conn: psycopg2.extensions.connection) -> dict[str, int]:

@@ -43,4 +43,4 @@ def configure_logging(settings: LogSettings | None = None, *, component: str = "
 
 def get_logger(name: str) -> Any:
     """A structlog logger tagged with the module name."""
-    return structlog.get_logger().bind(module=name)
+    return structlog.get_logger(module=name)

@@ -185,6 +185,8 @@ class LakeWriter:
             self.at_end.discard(key)
             RESUMES.labels(key[0]).inc()
         consumer.assign(partitions)
+        if self.blocked_reason:  # storage still failing: take no more records into memory
+            consumer.pause(partitions)
         self.assigned_once = True
         self._caught_up = False
         log.info("partitions assigned", count=len(partitions),

@@ -150,6 +150,9 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
             written += _commit(sink, batch)
             batch, batch_events = [], 0
         metrics.SIMULATED_TIME.set(tick.end)
+        if lookup is not None:
+            metrics.LIVE_DISCOUNTS.set(sum(1 for s in sim.states.values()
+                                           if s.discount is not None and not s.closed))
         if stop.requested:
             break
     if batch:
