@@ -60,3 +60,21 @@ def test_kill_9_during_a_load(point: str, etl_database_url: str, lake_dir: Path,
     assert gold.current_run(lake_dir) != before_pointer
     for table in warehouse.GOLD_TABLES:
         assert gold.read_current(lake_dir, table).equals(warehouse.read_table(db, table)), table
+
+
+def test_kill_9_during_a_first_bulk_load(etl_database_url: str, lake_dir: Path,
+                                         db: Any) -> None:
+    """The first load drops and rebuilds indexes (bulk): a crash rolls that back too."""
+    world = make_world(flights=2)
+    write_world(lake_dir, world)
+    crashed = etl(etl_database_url, lake_dir, crash_at="etl.before_commit")
+    assert crashed.returncode == -signal.SIGKILL
+    assert sum(warehouse.ledger_counts(db).values()) == 0
+    assert gold.current_run(lake_dir) is None
+    assert etl(etl_database_url, lake_dir).returncode == 0
+    assert warehouse.ledger_counts(db) == {t: len(world.by_topic.get(t, [])) for t in LAKE_TOPICS}
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
+                    "AND tablename = 'fact_booking'")
+        assert cur.fetchone()[0] == 2  # primary key and the flight index are back
+    assert list((lake_dir / "gold" / "runs").iterdir()) == [gold.current_dir(lake_dir)]

@@ -293,7 +293,8 @@ def test_gold_equals_the_warehouse(run_etl: Runner, db: Any, lake_dir: Path) -> 
     assert gold.current_run(lake_dir) == second.run_id != first.run_id
     for table, frame in snapshot(db).items():
         assert gold.read_current(lake_dir, table).equals(frame), table
-    assert (gold.current_dir(lake_dir) / "fact_booking.parquet").exists()  # type: ignore[operator]
+    folder = gold.current_dir(lake_dir)
+    assert folder is not None and (folder / "fact_booking.parquet").exists()
 
 
 def test_ledger_and_reject_counts_for_reconciliation(run_etl: Runner, db: Any,
@@ -333,3 +334,19 @@ def test_gold_tables_a_run_did_not_change_are_linked_not_exported(run_etl: Runne
         assert (new / f"{table}.parquet").stat().st_ino == (old / f"{table}.parquet").stat().st_ino
     for table, frame in snapshot(db).items():
         assert gold.read_current(lake_dir, table).equals(frame), table
+
+
+def test_an_event_id_seen_on_two_topics_is_one_ledger_row(run_etl: Runner, db: Any,
+                                                          lake_dir: Path) -> None:
+    world = make_world(flights=1, bookings_per_flight=2)
+    booking = world.by_topic["bookings"][0]
+    seat = world.by_topic["seat_map"][0]
+    clash = ev.SeatAssigned(**{**{f: getattr(seat, f) for f in seat.__struct_fields__},
+                               "event_id": booking.event_id})
+    write_roll(lake_dir, "bookings", 0, 0, [ev.encode(e) for e in world.by_topic["bookings"]])
+    write_roll(lake_dir, "seat_map", 0, 0, [ev.encode(clash)])
+    assert run_etl().status == "loaded"
+    counts = warehouse.ledger_counts(db)
+    assert counts["bookings"] == world.count("bookings") and counts["seat_map"] == 0
+    assert run_etl(full=True).status == "loaded"
+    assert warehouse.ledger_counts(db) == counts

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from airline_core import config
 from airline_core.events import (
@@ -95,7 +96,7 @@ class Source:
 def make_event(topic: Topic, n: str, rng: random.Random) -> Event:
     """A valid event for ``topic`` with a deterministic id and a scattered event time."""
     flight = f"BA{rng.randrange(20):03d}_2025-11-30"
-    common = {"event_id": derive_id("lake-test", n), "flight_id": flight,
+    common: dict[str, Any] = {"event_id": derive_id("lake-test", n), "flight_id": flight,
               "event_time": T0 + timedelta(minutes=rng.randrange(4 * 24 * 60))}
     passengers = [Passenger(passenger_id="p1", seat_id="12C", cabin_code="Y")]
     if topic == Topic.FLIGHT_LIFECYCLE:

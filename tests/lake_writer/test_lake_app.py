@@ -107,7 +107,7 @@ def failing(times: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_assignment_resumes_from_the_lake(writer: app.LakeWriter, tmp_path: Path) -> None:
-    consumer = writer.consumer
+    consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
     assert consumer.assigned[0].offset == OFFSET_BEGINNING
     feed(writer, 0, range(0, 7))
@@ -121,7 +121,7 @@ def test_assignment_resumes_from_the_lake(writer: app.LakeWriter, tmp_path: Path
 
 def test_disk_full_blocks_retries_and_never_commits_past_the_disk(
         writer: app.LakeWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    consumer = writer.consumer
+    consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
     before = STORAGE_ERRORS.labels("ENOSPC")._value.get()
     failing(2, monkeypatch)
@@ -141,7 +141,7 @@ def test_disk_full_blocks_retries_and_never_commits_past_the_disk(
 
 def test_rolls_land_in_order_after_a_failure(writer: app.LakeWriter, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    consumer = writer.consumer
+    consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
     failing(1, monkeypatch)
     feed(writer, 0, range(0, 6))  # second roll queues behind the failed first one
@@ -153,7 +153,7 @@ def test_rolls_land_in_order_after_a_failure(writer: app.LakeWriter, tmp_path: P
 
 def test_revocation_drops_rolls_that_did_not_land(writer: app.LakeWriter, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    consumer = writer.consumer
+    consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
     failing(1, monkeypatch)
     feed(writer, 0, range(0, 4))
@@ -164,7 +164,7 @@ def test_revocation_drops_rolls_that_did_not_land(writer: app.LakeWriter, tmp_pa
 
 def test_orphans_and_temporary_files_are_deleted_on_assignment(
         writer: app.LakeWriter, tmp_path: Path) -> None:
-    consumer = writer.consumer
+    consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
     feed(writer, 0, range(0, 3))
     orphan = (tmp_path / "raw/bookings/date=2023-11-14"

@@ -59,7 +59,8 @@ def test_cut_by_record_count() -> None:
     assert [(r.id.first, r.id.last, r.reason) for r in rolls] == [(0, 2, "records"),
                                                                   (3, 5, "records")]
     assert [r.offset for r in buffer.records] == [6, 7]
-    assert buffer.flush("idle").id.last == 7  # type: ignore[union-attr]
+    tail = buffer.flush("idle")
+    assert tail is not None and tail.id.last == 7
     assert buffer.flush("idle") is None
 
 

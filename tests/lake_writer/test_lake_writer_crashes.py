@@ -7,6 +7,7 @@ next round starts from that lake. At the end a clean run drains the rest and the
 the topics exactly.
 """
 
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ from airline_lake_writer.store import CRASH_POINTS
 from lake_writer_support import Source, assert_exactly_once, read_topics, run_writer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-SEED = 20251125
+SEED = int(os.environ.get("LAKE_CRASH_SEED", "20251125"))  # vary to explore more schedules
 MIN_CRASHES = 21
 
 

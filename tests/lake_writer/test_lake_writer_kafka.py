@@ -1,13 +1,27 @@
 """The writer against the real broker: a normal run, unstorable and aborted records, and the
-source-incarnation rule."""
+source-incarnation rule, storage errors."""
 
 import json
+import signal
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
-from airline_core.topics import Topic
+from airline_core import config
+from airline_core.kafka import make_consumer
+from airline_core.topics import LAKE_TOPICS, Topic, physical_name
 from airline_lake_writer import manifest as mf
-from lake_writer_support import Source, assert_exactly_once, log_events, read_topics, run_writer
+from confluent_kafka import TopicPartition
+from lake_writer_support import (
+    Source,
+    assert_exactly_once,
+    log_events,
+    read_topics,
+    run_writer,
+    start_writer,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -109,7 +123,7 @@ def test_storage_errors_block_retry_and_never_commit_past_the_disk(source: Sourc
     writer = start_writer(source.env(lake, LAKE_RETRY_MAX_SECONDS="1"), log=log)
     try:
         deadline = time.monotonic() + 60
-        while not any(e.get("event", "").startswith("cannot land roll")  # type: ignore[union-attr]
+        while not any(str(e.get("event")).startswith("cannot land roll")
                       for e in log_events(log.read_text())):
             assert time.monotonic() < deadline, f"no storage error logged:\n{log.read_text()}"
             assert writer.poll() is None, log.read_text()
@@ -136,3 +150,32 @@ def test_storage_errors_block_retry_and_never_commit_past_the_disk(source: Sourc
 
 def landed(lake: Path) -> int:
     return mf.audit(lake, [str(t) for t in LAKE_TOPICS], check_hashes=False).records
+
+
+@pytest.mark.slow
+def test_a_fresh_broker_is_not_silently_skipped(source: Source, tmp_path: Path) -> None:
+    """The dangerous case: a new cluster whose offsets restart at 0, below the lake's resume
+    offsets, under the same topic names. Without --new-source the writer must refuse."""
+    from airline_devstack._proc import free_port
+    from airline_devstack.kafka_broker import KafkaBroker
+    from lake_writer_support import make_source
+
+    lake = tmp_path / "lake"
+    source.produce(350, seed=8)
+    assert run_writer(source.env(lake), "--stop-when-idle", "1").returncode == 0
+    fresh = KafkaBroker(tmp_path / "fresh-kafka", free_port(), die_with_parent=True)
+    fresh.start()
+    try:
+        again = make_source(fresh.bootstrap, source.prefix)
+        again.produce(70, seed=9)
+        refused = run_writer(again.env(lake), "--stop-when-idle", "1")
+        assert refused.returncode == 3, refused.stderr[-3000:]
+        assert "cluster id" in refused.stderr and "--new-source" in refused.stderr
+        accepted = run_writer(again.env(lake), "--stop-when-idle", "1", "--new-source")
+        assert accepted.returncode == 0, accepted.stderr[-3000:]
+        assert_exactly_once(lake, read_topics(again), generation=1)
+    finally:
+        fresh.stop()
+    assert_exactly_once(lake, read_topics(source), generation=0)
+    doc = json.loads((lake / "raw" / "_source.json").read_text())
+    assert doc["current"]["cluster_id"] == fresh.cluster_id != doc["history"][0]["cluster_id"]

@@ -42,6 +42,14 @@ def test_settings_names_from_the_brief() -> None:
     assert settings.effective_transactional_id == "airline-producer-42"
 
 
+def test_bench_prints_the_in_process_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    from airline_producer.bench import main as bench
+
+    assert bench(["--flights", "2", "--days", "1", "--booking-horizon-days", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "events_per_second=" in out and "flights=2" in out
+
+
 @pytest.mark.parametrize(("env", "value"), [("PRODUCER_SPEED", "fast"),
                                             ("PRODUCER_PROMOTIONS", "sometimes"),
                                             ("PRODUCER_START_DATE", "28/11/2025"),

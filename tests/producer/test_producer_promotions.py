@@ -111,6 +111,34 @@ def test_redis_mode_reads_live_offers(redis_url: str) -> None:
     assert book.lookup("BA100_2025-11-28", later - 1) == ActiveDiscount("p9", "K", 10)
 
 
+@pytest.mark.kafka
+def test_redis_mode_end_to_end(redis_url: str, kafka_bootstrap: str,
+                               unique_name: Callable[[str], str]) -> None:
+    """The producer reads the engine's live offer for the flights on sale each tick."""
+    import redis
+
+    kafka = create_topics(kafka_bootstrap, unique_name("prodredis") + "-")
+    _, flight_id, start, end = _decisions()
+    client = redis.Redis.from_url(redis_url)
+    client.hset(f"airline:offer:{flight_id}", mapping={
+        "promo_id": "promo-1", "discount_percentage": "25", "target_fare_bucket": "K",
+        "effective_from": start.isoformat().replace("+00:00", "Z"), "seats_remaining": "150",
+        "load_factor": "0.1", "state_version": "1"})
+    try:
+        config = small_settings(flights=4, target_load_factor=0.9, kafka=kafka, metrics_port=0,
+                                promotions="redis", redis_url=redis_url,
+                                promotion_delay_minutes=DELAY_MINUTES,
+                                transactional_id=unique_name("prodredis-tx"))
+        assert run(config, StopSignal()) == 0
+    finally:
+        client.delete(f"airline:offer:{flight_id}")
+    events = [(topic, decode(topic, value)) for (topic, _), items in read_all(kafka).items()
+              for _, value, _ in items]
+    # The offer never ends in Redis here, so it lasts until departure.
+    departure = end + timedelta(days=3)
+    assert _check_promo_bookings(events, flight_id, start, departure) > 0
+
+
 def test_kafka_settings_type() -> None:
     """Settings carry the Kafka group as the shared type (the chart test imports Settings)."""
     assert isinstance(small_settings().kafka, KafkaSettings)

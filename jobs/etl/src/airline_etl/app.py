@@ -148,6 +148,7 @@ def _stage_topics(conn: psycopg2.extensions.connection, settings: Settings,
     current one is COPYed (two topics in memory at most). Stages loaded in bulk go straight
     into their tables."""
     rejects: list[pl.DataFrame] = []
+    seen_ids: list[pl.Series] = []  # ledger ids of earlier topics: an id is recorded once
     topics = sorted({e.topic for e in todo})
     by_topic = {t: [e for e in todo if e.topic == t] for t in topics}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-prepare") as pool:
@@ -167,6 +168,11 @@ def _stage_topics(conn: psycopg2.extensions.connection, settings: Settings,
             rejects.append(result.rejects)
             t1 = time.monotonic()
             progress.show(f"[{i}/{len(topics)}] {topic}: copying {result.events.height} events")
+            if seen_ids:
+                ledger = frames["ledger"]
+                earlier = pl.concat(seen_ids).implode()
+                frames["ledger"] = ledger.filter(~pl.col("event_id").is_in(earlier))
+            seen_ids.append(frames["ledger"]["event_id"])
             for stage, frame in frames.items():
                 table = f"stg_{stage}"
                 if stage in bulk:

@@ -130,11 +130,19 @@ def _lines_of(content: bytes, source_file: str, legacy: bool) -> pl.DataFrame:
     """Each non-blank line of ``content`` as one row (read by Polars' CSV reader: fast, native)."""
     if not content.strip():
         return pl.DataFrame(schema=LINE_SCHEMA)
-    frame = pl.read_csv(
-        io.BytesIO(content), has_header=False, separator=_NO_SEPARATOR, quote_char=None,
-        new_columns=["line"], schema={"line": pl.String}, encoding="utf8-lossy",
-        truncate_ragged_lines=True, raise_if_empty=False,
-    )
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(content), has_header=False, separator=_NO_SEPARATOR, quote_char=None,
+            new_columns=["line"], schema={"line": pl.String}, encoding="utf8-lossy",
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:
+        # A line holds the separator byte (it cannot be valid JSON): split exactly, slowly.
+        text = content.decode("utf-8", errors="replace").split("\n")
+        if text and text[-1] == "":
+            text.pop()
+        frame = pl.DataFrame({"line": [t.removesuffix("\r") for t in text]},
+                             schema={"line": pl.String()})
     return (
         frame.with_row_index("line_number", offset=1)
         .filter(pl.col("line").is_not_null() & (pl.col("line").str.strip_chars() != ""))

@@ -146,6 +146,9 @@ def begin_load(conn: psycopg2.extensions.connection, full: bool) -> set[tuple[st
         cur.execute("SET LOCAL lock_timeout = '60s'")
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOAD_LOCK,))
         cur.execute("SET LOCAL lock_timeout = 0")
+        # Bulk loads rebuild indexes by sorting; derived tables hash-join whole facts.
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cur.execute("SET LOCAL work_mem = '64MB'")
         if full:
             cur.execute("TRUNCATE " + ", ".join(DATA_TABLES))
         cur.execute("SELECT file_key, sha256 FROM etl_loaded_files")

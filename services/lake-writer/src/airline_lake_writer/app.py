@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import structlog
 from airline_core import kafka as kafka_util
 from airline_core.crash import ENV as CRASH_ENV
 from airline_core.crash import crash_point
@@ -24,6 +23,7 @@ from airline_core.dead_letter import dead_letter_for
 from airline_core.events import encode
 from airline_core.health import HealthServer
 from airline_core.lifecycle import IdleTracker, StopSignal
+from airline_core.logging import get_logger
 from airline_core.topics import LAKE_TOPICS, Topic, logical_topic, physical_name
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -49,7 +49,7 @@ from airline_lake_writer.rolls import PartitionBuffer, Roll, RollLimits, classif
 from airline_lake_writer.settings import Settings
 from airline_lake_writer.store import LakeStore
 
-log = structlog.get_logger(module=__name__)  # lazy: configured in main()
+log = get_logger(__name__)
 COMPONENT = "lake-writer"
 Key = tuple[str, int]  # (logical topic, partition)
 

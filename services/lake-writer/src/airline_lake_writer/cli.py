@@ -11,13 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import structlog
 from airline_core import config
 from airline_core.errors import AirlineError, ConfigError
 from airline_core.health import HealthServer
 from airline_core.kafka import require_topics
 from airline_core.lifecycle import StopSignal
-from airline_core.logging import configure_logging
+from airline_core.logging import configure_logging, get_logger
 from airline_core.topics import LAKE_TOPICS
 
 from airline_lake_writer.app import LakeWriter, check_source, observe_source
@@ -26,7 +25,7 @@ from airline_lake_writer.settings import Settings
 from airline_lake_writer.store import LakeStore
 
 PROG = "airline-lake-writer"
-log = structlog.get_logger(module=__name__)  # lazy: configured in main()
+log = get_logger(__name__)
 
 
 def load_settings(argv: Sequence[str] | None) -> Settings:

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import structlog
 from airline_core.crash import crash_point
+from airline_core.logging import get_logger
 
 from airline_lake_writer import manifest as mf
 from airline_lake_writer.durable import delete_durable, is_tmp, write_durable
@@ -29,7 +29,7 @@ from airline_lake_writer.metrics import (
 from airline_lake_writer.naming import manifest_dir, manifest_relpath, tmp_belongs_to, topic_dir
 from airline_lake_writer.rolls import Roll
 
-log = structlog.get_logger(module=__name__)  # lazy: configured in main()
+log = get_logger(__name__)
 
 #: Crash points, in the order a roll passes them (``AIRLINE_CRASH_AT=<point>[@<n>]``).
 CRASH_POINTS = (

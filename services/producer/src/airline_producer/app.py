@@ -141,7 +141,7 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
             if anchor is None:
                 anchor = (time.monotonic(), tick.start)
             due = anchor[0] + (tick.end - anchor[1]) / factor
-            if stop.wait(max(0.0, due - time.monotonic())):
+            if _wait_until(due, stop, beat):
                 break
         if tick.events:
             batch.append(tick)
@@ -164,6 +164,19 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
              stopped_by=stop.reason or "end of schedule", **dict(sim.counts))
     status.ready, status.reason = False, "finished"
     return 0
+
+
+def _wait_until(due: float, stop: StopSignal, beat: Any) -> bool:
+    """Sleep until monotonic time ``due`` unless stopped (True); beats while waiting, so a slow
+    ``--speed`` never looks like a stalled loop to ``/healthz``."""
+    while True:
+        remaining = due - time.monotonic()
+        if remaining <= 0:
+            return False
+        if stop.wait(min(remaining, 5.0)):
+            return True
+        if beat is not None:
+            beat()
 
 
 def _commit(sink: KafkaSink, batch: list[Tick]) -> int:

@@ -1,0 +1,51 @@
+"""The lake reader (no server): which entries exist, and their lines exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from airline_core import events as ev
+from airline_etl import lake
+from airline_etl.errors import LakeError
+from etl_lake_fixtures import make_world, write_legacy, write_roll
+
+
+def test_lines_keep_their_numbers_and_odd_bytes() -> None:
+    data = (b'{"a":1}\n{"b":"x\ry"}\n{"a":1}\x1fjunk\n\xff{}\n\n{"c":2}\r\n{"d":3}')
+    rows = lake._lines_of(data, "f.jsonl", False).select("line", "line_number").rows()
+    assert rows == [('{"a":1}', 1), ('{"b":"x\ry"}', 2), ('{"a":1}\x1fjunk', 3),
+                    ("\ufffd{}", 4), ('{"c":2}', 6), ('{"d":3}', 7)]
+    fast = lake._lines_of(b'{"a":1}\n\n{"c":2}\r\n', "f.jsonl", True)
+    assert fast.select("line", "line_number", "legacy").rows() == [
+        ('{"a":1}', 1, True), ('{"c":2}', 3, True)]
+
+
+def test_discover_reads_manifests_and_old_day_files_only(tmp_path: Path) -> None:
+    lines = [ev.encode(e) for e in make_world(flights=1).by_topic["bookings"]]
+    write_roll(tmp_path, "bookings", 0, 0, lines)
+    write_roll(tmp_path, "bookings", 0, 100, lines, manifest=False)  # incomplete roll
+    (tmp_path / "raw/_manifests/bookings/.bookings+0+x.json.tmp").write_text("{}")
+    write_legacy(tmp_path, "bookings", "2025-11-20", [{"event_type": "BookingCreated"}])
+    (tmp_path / "raw/bookings/notes.jsonl").write_text("{}\n")  # neither layout
+    entries = lake.discover(tmp_path)
+    assert [(e.kind, e.key) for e in entries] == [
+        ("manifest", "raw/_manifests/bookings/bookings+0+00000000000000000000+"
+                     f"{len(lines) - 1:020d}.json"),
+        ("legacy", "raw/bookings/2025-11-20.jsonl")]
+    manifest = entries[0]
+    assert sum(f.records or 0 for f in manifest.files) == len(lines) == manifest.records
+    assert lake.read_entry(tmp_path, manifest).height == len(lines)
+    assert lake.new_entries(entries, {(manifest.key, manifest.sha256)}) == [entries[1]]
+
+
+def test_a_manifest_pointing_outside_the_lake_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "raw/_manifests/bookings/bookings+0+1+2.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"files": [{"path": "../../etc/passwd"}], "records": 1}))
+    with pytest.raises(LakeError, match="outside the lake"):
+        lake.discover(tmp_path)
+    path.write_text("{not json")
+    with pytest.raises(LakeError, match="does not parse"):
+        lake.discover(tmp_path)
