@@ -83,8 +83,15 @@ def test_readyz_and_graceful_stop(kafka_bootstrap: str) -> None:
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     assert status == 200, "engine never became ready"
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
-    assert b"engine_events_processed_total" in body
+    deadline = time.monotonic() + 30  # lag comes from statistics every 5 s
+    body = b""
+    while time.monotonic() < deadline and b"engine_consumer_lag{" not in body:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+        time.sleep(0.2)
+    for name in (b"engine_events_processed_total{", b"engine_consumer_lag{",
+                 b"engine_transactions_total{", b"engine_flights_tracked",
+                 b"engine_restore_seconds_total", b"engine_decision_latency_seconds_bucket"):
+        assert name in body, name
     proc.send_signal(signal.SIGTERM)
     run = finish(proc, timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]

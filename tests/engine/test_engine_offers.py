@@ -106,3 +106,16 @@ def test_engine_runs_with_redis_down(kafka_bootstrap: str) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     assert any(r.get("event") == "redis unavailable; offers kept for resync" for r in run.logs)
     assert sum(map(len, read_outputs(kafka_bootstrap, prefix)["inventory_metrics"].values()))
+
+
+def test_background_writer_never_blocks_the_caller() -> None:
+    """An unreachable Redis: publish only queues; the writer thread fails and keeps them."""
+    offers = LiveOffers(f"redis://127.0.0.1:{free_port()}/0", retry_seconds=0.05,
+                        background=True)
+    offers.publish([_offer(1)])
+    deadline = time.monotonic() + 10
+    while offers.healthy and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not offers.healthy, "the writer thread never tried Redis"
+    assert offers.pending == 1
+    offers.close(timeout=2)

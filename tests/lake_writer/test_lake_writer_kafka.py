@@ -6,6 +6,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from lake_writer_support import (
     Source,
     assert_exactly_once,
     log_events,
+    read_lake,
     read_topics,
     run_writer,
     start_writer,
@@ -179,3 +181,39 @@ def test_a_fresh_broker_is_not_silently_skipped(source: Source, tmp_path: Path) 
     assert_exactly_once(lake, read_topics(source), generation=0)
     doc = json.loads((lake / "raw" / "_source.json").read_text())
     assert doc["current"]["cluster_id"] == fresh.cluster_id != doc["history"][0]["cluster_id"]
+
+
+def test_records_expired_before_landing_are_reported(source: Source, tmp_path: Path) -> None:
+    """Down longer than retention: the lake cannot have what Kafka deleted, but it must say so."""
+    from airline_core.kafka import make_admin
+
+    lake = tmp_path / "lake"
+    source.produce(70, seed=11)
+    assert run_writer(source.env(lake), "--stop-when-idle", "1").returncode == 0
+    source.produce(210, seed=12)
+    kafka = config.from_values(config.KafkaSettings, {
+        "KAFKA_BOOTSTRAP_SERVERS": source.bootstrap}, environ={})
+    bookings_0 = TopicPartition(physical_name(Topic.BOOKINGS, source.prefix), 0)
+    consumer = make_consumer(kafka, "lake-test-offsets", f"{source.prefix}probe")
+    _, high = consumer.get_watermark_offsets(bookings_0, timeout=10)
+    consumer.close()
+    resume = 1 + max(int(p.name.split("+")[3].split(".")[0])
+                     for p in (lake / "raw/_manifests/bookings").glob("bookings+0+*.json"))
+    assert high - resume >= 3
+    deleted = TopicPartition(bookings_0.topic, 0, resume + 2)
+    admin = make_admin(kafka)  # keep a reference: the request dies with the client
+    for future in admin.delete_records([deleted]).values():
+        future.result(timeout=30)
+    done = run_writer(source.env(lake), "--stop-when-idle", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    errors = [e for e in log_events(done.stderr)
+              if e.get("event") == "records expired from Kafka before they landed"]
+    assert [(e["topic"], e["partition"], e["lake_resume_offset"], e["log_start_offset"])
+            for e in errors] == [("bookings", 0, resume, resume + 2)]
+    # Everything Kafka still has landed exactly once (the lake also keeps what retention
+    # deleted after it landed); the two records deleted before landing could not.
+    topics = read_topics(source)
+    landed_coords = Counter(coord for coord, _ in read_lake(lake).lines)
+    assert max(landed_coords.values()) == 1
+    assert set(topics) <= set(landed_coords)
+    assert {("bookings", 0, resume), ("bookings", 0, resume + 1)} & set(landed_coords) == set()

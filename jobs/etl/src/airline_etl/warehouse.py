@@ -28,6 +28,7 @@ import psycopg2.extensions
 from airline_core.logging import get_logger
 from airline_core.topics import LAKE_TOPICS
 
+from airline_etl import derived
 from airline_etl.errors import MigrationError
 from airline_etl.tables import STAGING_COLUMNS
 
@@ -256,151 +257,6 @@ def _upsert(stage: str, *, exclude: tuple[str, ...] = (), nothing: bool = False,
     return head + f"DO UPDATE SET {sets} WHERE {differs}" + (f" AND {where}" if where else "")
 
 
-_DIM_FLIGHT: Final = """
-WITH touched AS (SELECT DISTINCT flight_id FROM stg_flight_event),
-ev AS (SELECT e.* FROM fact_flight_event e JOIN touched USING (flight_id)),
-sched AS (SELECT DISTINCT ON (flight_id) * FROM ev WHERE event_type = 'FlightScheduled'
-          ORDER BY flight_id, event_time DESC, event_id DESC),
-delay AS (SELECT DISTINCT ON (flight_id) flight_id, new_departure_time, delay_minutes FROM ev
-          WHERE event_type = 'FlightDelayed' ORDER BY flight_id, event_time DESC, event_id DESC),
-cancel AS (SELECT DISTINCT ON (flight_id) flight_id, event_time, reason FROM ev
-           WHERE event_type = 'FlightCancelled' ORDER BY flight_id, event_time, event_id),
-agg AS (SELECT flight_id,
-               min(event_time) FILTER (WHERE event_type = 'CheckInOpened') AS check_in,
-               min(event_time) FILTER (WHERE event_type = 'BoardingStarted') AS boarding,
-               min(actual_departure_time) FILTER (WHERE event_type = 'FlightDeparted') AS departed,
-               max(event_time) AS last_event_time
-        FROM ev GROUP BY flight_id)
-INSERT INTO dim_flight AS d (
-    flight_id, flight_number, airline_code, origin_airport, destination_airport, route,
-    aircraft_type, total_seats, cabin_capacity, scheduled_departure_time,
-    scheduled_arrival_time, current_departure_time, actual_departure_time, delay_minutes,
-    status, check_in_opened_time, boarding_started_time, cancelled_time, cancel_reason,
-    currency, last_event_time)
-SELECT a.flight_id, NULLIF(s.flight_number, ''), s.airline_code, s.origin_airport,
-       s.destination_airport, s.origin_airport || '-' || s.destination_airport,
-       s.aircraft_type, s.total_seats,
-       (SELECT string_agg(c.cabin_code || ':' || c.seat_count, ' ' ORDER BY c.cabin_code)
-          FROM dim_flight_cabin c WHERE c.flight_id = a.flight_id),
-       s.scheduled_departure_time, s.scheduled_arrival_time,
-       COALESCE(dl.new_departure_time, s.scheduled_departure_time), a.departed,
-       COALESCE(dl.delay_minutes, 0),
-       CASE WHEN x.flight_id IS NOT NULL THEN 'cancelled'
-            WHEN a.departed IS NOT NULL THEN 'departed'
-            WHEN a.boarding IS NOT NULL THEN 'boarding'
-            WHEN a.check_in IS NOT NULL THEN 'check_in_open'
-            WHEN dl.flight_id IS NOT NULL THEN 'delayed'
-            ELSE 'scheduled' END,
-       a.check_in, a.boarding, x.event_time, x.reason, s.currency, a.last_event_time
-FROM agg a LEFT JOIN sched s USING (flight_id) LEFT JOIN delay dl USING (flight_id)
-     LEFT JOIN cancel x USING (flight_id)
-ON CONFLICT (flight_id) DO UPDATE SET
-    flight_number = EXCLUDED.flight_number, airline_code = EXCLUDED.airline_code,
-    origin_airport = EXCLUDED.origin_airport, destination_airport = EXCLUDED.destination_airport,
-    route = EXCLUDED.route, aircraft_type = EXCLUDED.aircraft_type,
-    total_seats = EXCLUDED.total_seats, cabin_capacity = EXCLUDED.cabin_capacity,
-    scheduled_departure_time = EXCLUDED.scheduled_departure_time,
-    scheduled_arrival_time = EXCLUDED.scheduled_arrival_time,
-    current_departure_time = EXCLUDED.current_departure_time,
-    actual_departure_time = EXCLUDED.actual_departure_time,
-    delay_minutes = EXCLUDED.delay_minutes, status = EXCLUDED.status,
-    check_in_opened_time = EXCLUDED.check_in_opened_time,
-    boarding_started_time = EXCLUDED.boarding_started_time,
-    cancelled_time = EXCLUDED.cancelled_time, cancel_reason = EXCLUDED.cancel_reason,
-    currency = EXCLUDED.currency, last_event_time = EXCLUDED.last_event_time
-WHERE d IS DISTINCT FROM EXCLUDED
-"""
-
-_APPLY_CANCELLATIONS: Final = """
-WITH touched AS (SELECT booking_id FROM stg_booking
-                 UNION SELECT booking_id FROM stg_booking_cancellation),
-c AS (SELECT b.booking_id, b.passenger_id, min(c.cancellation_time) AS t
-      FROM fact_booking b JOIN touched USING (booking_id)
-      JOIN fact_booking_cancellation c
-        ON c.booking_id = b.booking_id AND c.passenger_id IN (b.passenger_id, '')
-      GROUP BY b.booking_id, b.passenger_id)
-UPDATE fact_booking b SET cancellation_time = c.t FROM c
-WHERE b.booking_id = c.booking_id AND b.passenger_id = c.passenger_id
-  AND b.cancellation_time IS DISTINCT FROM c.t
-"""
-
-_APPLY_PROMOTION_ENDS: Final = """
-UPDATE fact_promotions p SET end_time = e.end_time, end_reason = e.end_reason
-FROM fact_promotion_end e
-WHERE p.promo_id = e.promo_id
-  AND p.promo_id IN (SELECT promo_id FROM stg_promotion
-                     UNION SELECT promo_id FROM stg_promotion_end)
-  AND (p.end_time, p.end_reason) IS DISTINCT FROM (e.end_time, e.end_reason)
-"""
-
-_FLIGHT_OUTCOME: Final = """
-WITH f AS (SELECT d.flight_id, d.actual_departure_time AS dep, d.total_seats, d.currency
-           FROM dim_flight d WHERE d.actual_departure_time IS NOT NULL
-             AND d.flight_id IN (SELECT flight_id FROM stg_ledger)),
-fb AS (SELECT b.flight_id, b.booking_id, b.passenger_price,
-              (b.cancellation_time IS NULL OR b.cancellation_time > f.dep) AS live,
-              (b.promo_id IS NOT NULL OR EXISTS (
-                  SELECT 1 FROM fact_promotions p
-                  WHERE p.flight_id = b.flight_id AND p.promo_time <= b.booking_time
-                    AND (p.end_time IS NULL OR b.booking_time < p.end_time))) AS in_promo
-       FROM fact_booking b JOIN f USING (flight_id) WHERE b.booking_time <= f.dep),
-b AS (SELECT flight_id,
-             count(*) FILTER (WHERE live) AS booked_seats,
-             count(DISTINCT booking_id) FILTER (WHERE live) AS bookings,
-             count(*) FILTER (WHERE NOT live) AS cancelled_passengers,
-             COALESCE(sum(passenger_price) FILTER (WHERE live), 0) AS revenue,
-             count(DISTINCT booking_id) FILTER (WHERE live AND in_promo) AS promo_bookings,
-             COALESCE(sum(passenger_price) FILTER (WHERE live AND in_promo), 0) AS promo_revenue
-      FROM fb GROUP BY flight_id),
-p AS (SELECT p.flight_id, count(*) AS fired, max(p.discount_percentage) AS max_discount
-      FROM fact_promotions p JOIN f USING (flight_id) WHERE p.promo_time <= f.dep
-      GROUP BY p.flight_id),
-m AS (SELECT DISTINCT ON (m.flight_id) m.flight_id, m.load_factor
-      FROM fact_inventory_metrics m JOIN f USING (flight_id) WHERE m.metric_time <= f.dep
-      ORDER BY m.flight_id, m.metric_time DESC, m.event_id DESC)
-INSERT INTO fact_flight_outcome AS o (
-    flight_id, departure_time, total_seats, booked_seats, final_load_factor,
-    last_metric_load_factor, bookings, cancelled_passengers, revenue, currency,
-    promotions_fired, max_discount_percentage, bookings_during_promotions,
-    revenue_during_promotions)
-SELECT f.flight_id, f.dep, f.total_seats, COALESCE(b.booked_seats, 0),
-       CASE WHEN f.total_seats > 0
-            THEN LEAST(round(COALESCE(b.booked_seats, 0)::numeric / f.total_seats, 4), 9.9999)
-       END,
-       m.load_factor, COALESCE(b.bookings, 0), COALESCE(b.cancelled_passengers, 0),
-       COALESCE(b.revenue, 0), f.currency, COALESCE(p.fired, 0), COALESCE(p.max_discount, 0),
-       COALESCE(b.promo_bookings, 0), COALESCE(b.promo_revenue, 0)
-FROM f LEFT JOIN b USING (flight_id) LEFT JOIN p USING (flight_id) LEFT JOIN m USING (flight_id)
-ON CONFLICT (flight_id) DO UPDATE SET
-    departure_time = EXCLUDED.departure_time, total_seats = EXCLUDED.total_seats,
-    booked_seats = EXCLUDED.booked_seats, final_load_factor = EXCLUDED.final_load_factor,
-    last_metric_load_factor = EXCLUDED.last_metric_load_factor, bookings = EXCLUDED.bookings,
-    cancelled_passengers = EXCLUDED.cancelled_passengers, revenue = EXCLUDED.revenue,
-    currency = EXCLUDED.currency, promotions_fired = EXCLUDED.promotions_fired,
-    max_discount_percentage = EXCLUDED.max_discount_percentage,
-    bookings_during_promotions = EXCLUDED.bookings_during_promotions,
-    revenue_during_promotions = EXCLUDED.revenue_during_promotions
-WHERE o IS DISTINCT FROM EXCLUDED
-"""
-
-_DIM_DATE: Final = """
-WITH r AS (
-    SELECT min(t) AS lo, max(t) AS hi FROM (
-        SELECT event_time AS t FROM stg_ledger
-        UNION ALL SELECT scheduled_departure_time FROM stg_flight_event
-        UNION ALL SELECT new_departure_time FROM stg_flight_event
-        UNION ALL SELECT actual_departure_time FROM stg_flight_event) x)
-INSERT INTO dim_date
-SELECT d::date, extract(year FROM d)::int,
-       extract(quarter FROM d)::int, extract(month FROM d)::int, trim(to_char(d, 'Month')),
-       extract(day FROM d)::int, extract(isodow FROM d)::int, trim(to_char(d, 'Day')),
-       extract(week FROM d)::int, extract(isodow FROM d) IN (6, 7)
-FROM r, generate_series(date_trunc('day', r.lo), date_trunc('day', r.hi), interval '1 day') d
-WHERE r.lo IS NOT NULL
-ON CONFLICT (date_key) DO NOTHING
-"""
-
-
 def apply(conn: psycopg2.extensions.connection, run_id: str,
           bulk: AbstractSet[str] = frozenset(), rebuild: list[str] | None = None) -> dict[str, int]:
     """Upsert staging into the warehouse and recompute what depends on it; returns the number
@@ -418,16 +274,16 @@ def apply(conn: psycopg2.extensions.connection, run_id: str,
             "booking_cancellation",
             where="EXCLUDED.cancellation_time < fact_booking_cancellation.cancellation_time"),
          ()),
-        ("fact_booking.cancellation_time", _APPLY_CANCELLATIONS, ()),
+        ("fact_booking.cancellation_time", derived.APPLY_CANCELLATIONS, ()),
         ("fact_inventory_metrics", _upsert("inventory_metrics"), ()),
         ("fact_promotions", _upsert("promotion"), ()),
         ("fact_promotion_end", _upsert(
             "promotion_end", where="EXCLUDED.end_time < fact_promotion_end.end_time"), ()),
-        ("fact_promotions.end_time", _APPLY_PROMOTION_ENDS, ()),
+        ("fact_promotions.end_time", derived.APPLY_PROMOTION_ENDS, ()),
         ("dead_letters", _upsert("dead_letter"), ()),
-        ("dim_flight", _DIM_FLIGHT, ()),
-        ("fact_flight_outcome", _FLIGHT_OUTCOME, ()),
-        ("dim_date", _DIM_DATE, ()),
+        ("dim_flight", derived.DIM_FLIGHT, ()),
+        ("fact_flight_outcome", derived.FLIGHT_OUTCOME, ()),
+        ("dim_date", derived.DIM_DATE, ()),
         ("etl_rejects", "INSERT INTO etl_rejects (source_file, line_number, topic, reason, "
          "raw_line, event_id, run_id) SELECT source_file, line_number, topic, reason, raw_line, "
          "event_id, %s FROM stg_rejects ON CONFLICT (source_file, line_number) DO UPDATE SET "

@@ -85,8 +85,8 @@ class EngineApp:
         self._crash_tests = bool(os.environ.get(CRASH_ENV))
         self._txn_latency: list[float] = []
         self._txn_promotions: list[tuple[str, str, str]] = []
-        self._offers = LiveOffers(settings.redis_url, settings.redis_retry_seconds) \
-            if settings.redis_url else None
+        self._offers = LiveOffers(settings.redis_url, settings.redis_retry_seconds,
+                                  background=True) if settings.redis_url else None
         self._processed = 0
         self._restores = 0
         self._restored_records = 0
@@ -111,15 +111,21 @@ class EngineApp:
         log.warning("kafka client error", error=str(err))
 
     def _on_stats(self, payload: str) -> None:
-        """Consumer lag per input partition from librdkafka statistics."""
+        """Consumer lag per input partition from librdkafka statistics.
+
+        librdkafka's own ``consumer_lag`` needs offsets committed by the consumer; ours are
+        committed by the producer's transaction, so lag = last stable offset - next offset
+        handed to the application.
+        """
         stats = json.loads(payload)
         for name, topic in stats.get("topics", {}).items():
             if name not in self._rank:
                 continue
             for part, info in topic.get("partitions", {}).items():
-                lag = info.get("consumer_lag", -1)
-                if int(part) >= 0 and lag >= 0:
-                    metrics.CONSUMER_LAG.labels(self._logical[self._rank[name]], part).set(lag)
+                end, position = info.get("ls_offset", -1), info.get("app_offset", -1)
+                if int(part) >= 0 and end >= 0 and position >= 0:
+                    metrics.CONSUMER_LAG.labels(self._logical[self._rank[name]], part).set(
+                        max(end - position, 0))
 
     # ------------------------------------------------------------------ start / stop
     def run(self) -> int:
@@ -169,7 +175,6 @@ class EngineApp:
         if self._reader is not None:
             self._reader.close()
         if self._offers is not None:
-            self._offers.flush()
             self._offers.close()
         for task in self._tasks.values():
             self._remember(task)
@@ -212,8 +217,9 @@ class EngineApp:
                 core.restore(flight)
             skip = {self._logical.index(t): o for t, o in r.offsets.items()
                     if t in self._logical}
-            self._tasks[p] = PartitionTask(p, core, PartitionMerger(len(self._inputs)), skip,
-                                           dict(r.offsets), restored_records=r.records)
+            merger = PartitionMerger(len(self._inputs), self.settings.idle_input_ms / 1000.0)
+            self._tasks[p] = PartitionTask(p, core, merger, skip, dict(r.offsets),
+                                           restored_records=r.records)
             self._restored_records += r.records
             if self._offers is not None:
                 self._offers.publish([offer_of(f) for f in r.flights.values() if f.scheduled])
@@ -259,6 +265,7 @@ class EngineApp:
                 continue
             if messages and self._ingest(messages):
                 idle.activity()
+            self._release()
             due = time.monotonic() - self._last_commit >= interval or (
                 0 < max_records <= self._uncommitted)
             if due and (self._txn_open or self._positions_moved()):
@@ -289,8 +296,7 @@ class EngineApp:
                 and not self._positions_moved())
 
     def _ingest(self, messages: list[Any]) -> bool:
-        """Queue a batch in the partitions' merges and process what the watermark releases."""
-        touched: set[PartitionTask] = set()
+        """Queue a batch in the partitions' merges; True if it held any record."""
         now = time.monotonic()
         activity = False
         for msg in messages:
@@ -305,7 +311,6 @@ class EngineApp:
             if err is not None:  # end of partition: caught up with the broker
                 self._broker_down = False
                 task.merger.mark_end(rank, msg.offset())
-                touched.add(task)
                 continue
             activity = True
             self._broker_down = False
@@ -326,12 +331,18 @@ class EngineApp:
                                  (event, msg, None, now))
             except InvalidEventError as e:
                 task.merger.push(rank, offset, None, (None, msg, str(e), now))
-            touched.add(task)
-        for task in sorted(touched, key=lambda t: t.partition):
-            for pending in task.merger.release():
-                self._process(task, pending)
-        metrics.BUFFERED.set(sum(t.merger.buffered() for t in self._tasks.values()))
         return activity
+
+    def _release(self) -> None:
+        """Process whatever the merges can release now, partition by partition."""
+        buffered = 0
+        for p in sorted(self._tasks):
+            task = self._tasks[p]
+            if task.merger.waiting():
+                for pending in task.merger.release():
+                    self._process(task, pending)
+                buffered += task.merger.buffered()
+        metrics.BUFFERED.set(buffered)
 
     def _process(self, task: PartitionTask, pending: Pending) -> None:
         event, msg, reason, read_at = pending.item

@@ -17,7 +17,3 @@ class StateFormatError(EngineError):
 
 class RestoreError(EngineError):
     """State could not be restored from the changelog in time."""
-
-
-class PolicyConfigError(EngineError):
-    """A policy knob (tiers, booking curve) does not parse."""

@@ -3,9 +3,14 @@
 Each input keeps its records in a FIFO queue (offset order). The merge releases the smallest
 head among the non-empty queues, and only when no *empty* input could still deliver something
 that sorts before it: an empty input holds the merge back unless its last seen time (with its
-rank as tie-break) is past the head, or it is caught up with the broker (end of partition).
-So the interleaving depends on the data, never on fetch timing, and the committed offset of an
-input is simply its queue head: everything below it was processed, nothing above it was.
+rank as tie-break) is past the head, or it has been caught up with the broker (end of
+partition) for ``idle_grace_s``. The grace covers records of one producer transaction that
+become visible on different partitions a few milliseconds apart; without it a caught-up input
+that is about to receive an earlier record would let a later one of another input jump ahead.
+So the interleaving depends on the data, not on fetch timing (for data already written, always;
+live, as long as no input's records show up more than the grace after another's), and the
+committed offset of an input is simply its queue head: everything below it was processed,
+nothing above it was.
 
 Merge keys use each input's running maximum event time, so a late (out-of-order) record sorts
 right after its predecessor instead of jumping the queue, which keeps every queue sorted.
@@ -13,8 +18,9 @@ right after its predecessor instead of jumping the queue, which keeps every queu
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 NEVER = float("-inf")
@@ -30,21 +36,29 @@ class Pending(NamedTuple):
 
 
 class _Input:
-    __slots__ = ("at_end", "last_s", "next_offset", "queue", "rank")
+    __slots__ = ("at_end", "end_since", "last_s", "next_offset", "queue", "rank")
 
     def __init__(self, rank: int) -> None:
         self.rank = rank
         self.queue: deque[Pending] = deque()
         self.last_s = NEVER
         self.at_end = False
+        self.end_since = 0.0
         self.next_offset: int | None = None
 
 
 class PartitionMerger:
-    """The merge of one input partition (``inputs`` = number of input topics, rank = index)."""
+    """The merge of one input partition (``inputs`` = number of input topics, rank = index).
 
-    def __init__(self, inputs: int) -> None:
+    ``clock`` (monotonic seconds) only decides *when* a caught-up input stops holding the
+    merge back, never the order of what is released.
+    """
+
+    def __init__(self, inputs: int, idle_grace_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._inputs = [_Input(rank) for rank in range(inputs)]
+        self._grace = idle_grace_s
+        self._clock = clock
 
     def push(self, rank: int, offset: int, event_s: float | None, item: Any) -> None:
         """Queue a record read from input ``rank``; ``event_s`` None for undecodable ones."""
@@ -64,13 +78,16 @@ class PartitionMerger:
     def mark_end(self, rank: int, offset: int | None = None) -> None:
         """Input ``rank`` is caught up with the broker (nothing more to fetch right now)."""
         inp = self._inputs[rank]
-        inp.at_end = True
+        if not inp.at_end:
+            inp.at_end = True
+            inp.end_since = self._clock()
         if offset is not None and not inp.queue and (inp.next_offset or 0) < offset:
             inp.next_offset = offset
 
     def release(self) -> Iterator[Pending]:
         """Yield every record that can be processed now, in merge order."""
         inputs = self._inputs
+        idle_before = self._clock() - self._grace
         while True:
             best: Pending | None = None
             for inp in inputs:
@@ -81,8 +98,9 @@ class PartitionMerger:
             if best is None:
                 return
             for inp in inputs:
-                if not inp.queue and not inp.at_end and (inp.last_s, inp.rank) <= (best.key_s,
-                                                                                  best.rank):
+                if inp.queue or (inp.last_s, inp.rank) > (best.key_s, best.rank):
+                    continue
+                if not inp.at_end or inp.end_since > idle_before:
                     return
             inputs[best.rank].queue.popleft()
             yield best
@@ -104,3 +122,7 @@ class PartitionMerger:
     def caught_up(self) -> bool:
         """Every input at the end of its partition and nothing waiting."""
         return all(inp.at_end and not inp.queue for inp in self._inputs)
+
+    def waiting(self) -> bool:
+        """Records are queued (a later :meth:`release` may free them once the grace passed)."""
+        return any(inp.queue for inp in self._inputs)

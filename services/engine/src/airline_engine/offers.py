@@ -9,6 +9,7 @@ written when Redis answers again (and a restart resyncs every restored flight).
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
@@ -76,30 +77,45 @@ def offer_of(flight: FlightState) -> Offer:
 
 
 class LiveOffers:
-    """Writes offers with compare-and-set; keeps what it could not write for the next try."""
+    """Writes offers with compare-and-set; keeps what it could not write for the next try.
 
-    def __init__(self, url: str, retry_seconds: float = 5.0) -> None:
+    With ``background=True`` (the engine) a daemon thread does the writing, so a slow or
+    unreachable Redis never stalls the Kafka loop; without it (tests, tools) ``publish`` and
+    ``tick`` write inline.
+    """
+
+    def __init__(self, url: str, retry_seconds: float = 5.0, background: bool = False) -> None:
         self._url = url
         self._client = redis.Redis.from_url(url, socket_timeout=1.0,
                                             socket_connect_timeout=1.0)
         self._script = self._client.register_script(CAS_SCRIPT)
         self._pending: dict[str, Offer] = {}
+        self._lock = threading.Lock()
         self._retry_seconds = retry_seconds
         self._next_try = 0.0
         self.healthy = True
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="redis-offers", daemon=True)
+            self._thread.start()
 
     def publish(self, offers: list[Offer]) -> None:
         """Queue offers (newest per flight wins) and write them unless Redis is backing off."""
-        for offer in offers:
-            queued = self._pending.get(offer.flight_id)
-            if queued is None or queued.state_version < offer.state_version:
-                self._pending[offer.flight_id] = offer
-        if time.monotonic() >= self._next_try:
+        with self._lock:
+            for offer in offers:
+                queued = self._pending.get(offer.flight_id)
+                if queued is None or queued.state_version < offer.state_version:
+                    self._pending[offer.flight_id] = offer
+        if self._thread is not None:
+            self._wake.set()
+        elif time.monotonic() >= self._next_try:
             self.flush()
 
     def tick(self) -> None:
-        """Retry the pending offers when the backoff has passed (called by the main loop)."""
-        if self._pending and time.monotonic() >= self._next_try:
+        """Retry the pending offers when the backoff has passed (inline mode)."""
+        if self._thread is None and self._pending and time.monotonic() >= self._next_try:
             self.flush()
 
     @property
@@ -107,11 +123,19 @@ class LiveOffers:
         """Offers waiting for Redis."""
         return len(self._pending)
 
+    def _run(self) -> None:
+        while not self._closing:
+            self._wake.wait(self._retry_seconds)
+            self._wake.clear()
+            if self._pending and time.monotonic() >= self._next_try:
+                self.flush()
+
     def flush(self) -> bool:
         """Write every pending offer in one pipeline; False (and keep them) if Redis failed."""
-        if not self._pending:
+        with self._lock:
+            offers = list(self._pending.values())
+        if not offers:
             return True
-        offers = list(self._pending.values())
         try:
             pipe = self._client.pipeline(transaction=False)
             for offer in offers:
@@ -126,9 +150,10 @@ class LiveOffers:
             self.healthy = False
             metrics.REDIS_WRITES.labels("error").inc(len(offers))
             return False
-        for offer in offers:
-            if self._pending.get(offer.flight_id) is offer:
-                del self._pending[offer.flight_id]
+        with self._lock:
+            for offer in offers:
+                if self._pending.get(offer.flight_id) is offer:
+                    del self._pending[offer.flight_id]
         written = sum(1 for r in results if r == 1)
         metrics.REDIS_WRITES.labels("written").inc(written)
         metrics.REDIS_WRITES.labels("stale").inc(len(results) - written)
@@ -137,6 +162,12 @@ class LiveOffers:
         self.healthy = True
         return True
 
-    def close(self) -> None:
-        """Release the connection pool."""
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the writer, try one last write, release the connection pool."""
+        self._closing = True
+        if self._thread is not None:
+            self._wake.set()
+            self._thread.join(timeout)
+        if self._pending:
+            self.flush()
         self._client.close()

@@ -125,6 +125,11 @@ class Settings:
         "ENGINE_CLOSED_RETENTION_MINUTES", 24 * 60,
         "departed or cancelled flights are dropped from state this many event-time minutes "
         "after their last event (later events of theirs go to dead_letter)", check=non_negative)
+    idle_input_ms: int = setting(
+        "ENGINE_IDLE_INPUT_MS", 500,
+        "an input caught up with the broker for this long stops holding back the event-time "
+        "merge of the others (covers records of one producer transaction becoming visible on "
+        "different partitions a moment apart)", check=non_negative)
     commit_max_records: int = setting(
         "ENGINE_COMMIT_MAX_RECORDS", 20000,
         "commit early once a transaction covers this many input records (bounds transaction "

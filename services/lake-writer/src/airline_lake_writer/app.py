@@ -40,6 +40,7 @@ from airline_lake_writer.errors import LakeStorageError, LakeWriterError
 from airline_lake_writer.metrics import (
     BUFFERED,
     DROPPED,
+    EXPIRED,
     LAG,
     RESUMES,
     STORAGE_BLOCKED,
@@ -105,6 +106,7 @@ class LakeWriter:
         self._caught_up = False
         self._delivery_error: str | None = None
         self.at_end: set[Key] = set()
+        self.resumed_at: dict[Key, int] = {}  # checked against retention on the first record
         self._logical_names: dict[str, str] = {}
         # The per-record crash point costs an environment lookup; pay it only in crash tests.
         self._crash_mid_buffer = os.environ.get(CRASH_ENV, "").startswith("lake.mid_buffer")
@@ -183,6 +185,8 @@ class LakeWriter:
                                                 self.limits)
             self.dead_letter_ids[key] = {}
             self.at_end.discard(key)
+            if offset is not None:
+                self.resumed_at[key] = offset
             RESUMES.labels(key[0]).inc()
         consumer.assign(partitions)
         if self.blocked_reason:  # storage still failing: take no more records into memory
@@ -199,6 +203,7 @@ class LakeWriter:
         for key in keys:
             buffer = self.buffers.pop(key, None)
             self.dead_letter_ids.pop(key, None)
+            self.resumed_at.pop(key, None)
             if buffer is not None and buffer.records:
                 DROPPED.labels(key[0]).inc(buffer.clear())
         kept = deque(r for r in self.pending if (r.id.topic, r.id.partition) not in keys)
@@ -219,6 +224,9 @@ class LakeWriter:
             return
         self.at_end.discard(key)
         offset = int(message.offset() or 0)
+        resumed_at = self.resumed_at.pop(key, None)
+        if resumed_at is not None and offset > resumed_at:
+            self._check_retention(message, key, resumed_at)
         record = classify(offset, message.value(), message.timestamp()[1])
         if record.unstorable and key[0] != Topic.DEAD_LETTER:
             self.dead_letter_ids[key][offset] = self._divert(message, key[0], record.unstorable)
@@ -227,6 +235,17 @@ class LakeWriter:
         roll = buffer.append(record, now)
         if roll is not None:
             self._enqueue(roll)
+
+    def _check_retention(self, message: Message, key: Key, resumed_at: int) -> None:
+        """Records between the lake's resume offset and the partition's log start offset were
+        deleted by retention before they landed (the writer was down too long): say so loudly.
+        A gap alone proves nothing (transaction markers occupy offsets), the log start does."""
+        tp = TopicPartition(message.topic() or "", key[1])
+        low, _ = self.consumer.get_watermark_offsets(tp, cached=True)
+        if low > resumed_at:
+            EXPIRED.labels(key[0]).inc(low - resumed_at)
+            log.error("records expired from Kafka before they landed", topic=key[0],
+                      partition=key[1], lake_resume_offset=resumed_at, log_start_offset=low)
 
     def _divert(self, message: Message, topic: str, reason: str) -> str:
         """Send a record that cannot be a line to dead_letter, whole (flushed before the

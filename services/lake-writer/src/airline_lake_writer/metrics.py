@@ -36,3 +36,6 @@ RESUMES = Counter("lake_partition_resumes_total",
 DROPPED = Counter("lake_revoked_buffered_records_total",
                   "Buffered records dropped on revocation (the next owner rereads them)",
                   ["topic"])
+EXPIRED = Counter("lake_expired_offsets_total",
+                  "Offsets deleted by Kafka retention before they landed (writer down longer than "
+                  "the topic's retention); at most this many records were lost", ["topic"])

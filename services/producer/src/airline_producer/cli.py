@@ -29,12 +29,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = Status()
     health = HealthServer(settings.metrics_port, status.check).start()
     try:
-        return run(settings, stop, status, beat=health.beat)
+        code = run(settings, stop, status, beat=health.beat)
+        if code == 0 and not settings.exit_when_done:
+            idle_until_stopped(stop, status, health)
+        return code
     except AirlineError as e:
         log.error("producer failed", error=str(e), kind=type(e).__name__)
         return 1
     finally:
         health.stop()
+
+
+def idle_until_stopped(stop: StopSignal, status: Status, health: HealthServer) -> None:
+    """Stay up, ready and alive after the schedule ended, until SIGTERM."""
+    get_logger(__name__).info("schedule finished; idle until SIGTERM (PRODUCER_EXIT_WHEN_DONE)")
+    status.ready, status.reason = True, "schedule finished; idle"
+    while not stop.wait(5.0):
+        health.beat()
 
 
 if __name__ == "__main__":

@@ -139,6 +139,11 @@ class Settings:
         "PRODUCER_TRANSACTION_MAX_TICKS", 24,
         "with --speed max, whole ticks grouped into one transaction at most (1: one per tick)",
         check=positive)
+    exit_when_done: bool = setting(
+        "PRODUCER_EXIT_WHEN_DONE", True,
+        "exit 0 once every flight has departed (bounded runs); false keeps the process up, idle "
+        "and ready, until SIGTERM (a Deployment in the cluster, which would otherwise restart "
+        "a finished producer forever)")
 
     @property
     def first_departure_date(self) -> date:
