@@ -9,7 +9,8 @@ producer -> engine -> lake writer -> ETL CronJob, and each must do its job; the 
 Beyond addresses, the test changes only what bounds the run or isolates it on the shared
 broker: the topic prefix (rendered through the chart's own ``kafka.topicPrefix``), consumer
 group and transactional ids (made unique), the producer's size and speed (``--flights``,
-``--days``, ``--speed max``), ``--stop-when-idle`` for the consumers, and the metrics port.
+``--days``, ``--speed max``, ``--exit-when-done true``), ``--stop-when-idle`` for the
+consumers, and the metrics port.
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ def test_the_rendered_pods_run_the_pipeline(
     assert all(t.startswith(prefix) for t in topics)
 
     producer = pods["producer"]
-    result = producer.run(["--speed", "max", "--flights", "6", "--days", "2"])
+    result = producer.run(["--speed", "max", "--flights", "6", "--days", "2",
+                           "--exit-when-done", "true"])
     check_ran(producer, result, ready=True)
     log_problems = {producer.name: non_json_log_lines(result)}
     assert committed_records(kafka_bootstrap, f"{prefix}bookings", prefix + "check-bookings")

@@ -88,7 +88,7 @@ class Source:
                 producer.abort_transaction(30)
             else:
                 producer.commit_transaction(30)
-        assert producer.flush(30) == 0
+        assert producer.flush(120) == 0, "produce did not complete in 120 s"
         if not abort:
             self.produced += count + len(extra_values)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg2
 from airline_core import config
 from airline_core.config import redact_url
-from airline_core.logging import configure_logging, get_logger
+from airline_core.logging import configure_logging, uses_json, get_logger
 
 from airline_etl import metrics
 from airline_etl.app import RunSummary, run
@@ -66,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # a bug: still exit 1 (not a traceback-only crash) with the details
         log.exception("run failed unexpectedly; the warehouse and gold are unchanged")
     if summary is not None:
-        print(summary.render())
+        if not uses_json(settings.log):
+            print(summary.render())
         log.info("run finished", status=summary.status, run_id=summary.run_id,
                  files=summary.files, events=summary.total_events, rejects=summary.rejects,
+                 events_by_topic=summary.events, rows_changed=summary.changed,
                  seconds=round(time.monotonic() - clock, 3))
     metrics.DURATION.set(time.monotonic() - clock)
     metrics.EXIT_CODE.set(code)

@@ -11,6 +11,12 @@ import structlog
 from airline_core.config import LogSettings
 
 
+def uses_json(settings: LogSettings) -> bool:
+    """Whether logs are JSON lines (then human-only output such as tables goes into log events
+    instead of being printed, so ``kubectl logs`` stays one JSON object per line)."""
+    return settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+
+
 def configure_logging(settings: LogSettings | None = None, *, component: str = "") -> None:
     """Configure structlog and the standard library once, at start.
 
@@ -18,7 +24,7 @@ def configure_logging(settings: LogSettings | None = None, *, component: str = "
     logs`` gets one JSON object per line and a developer gets readable text.
     """
     settings = settings or LogSettings()
-    use_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+    use_json = uses_json(settings)
     level = getattr(logging, settings.level)
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
