@@ -35,6 +35,7 @@ def test_exit_codes_and_summary(monkeypatch: pytest.MonkeyPatch, etl_database_ur
                                 lake_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", etl_database_url)
     monkeypatch.setenv("LAKE_DIR", str(lake_dir))
+    monkeypatch.setenv("LOG_FORMAT", "console")  # the printed table is for terminals
     write_world(lake_dir, make_world(flights=1))
     assert main([]) == 0
     out = capsys.readouterr().out

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg2
 from airline_core import config
 from airline_core.config import redact_url
-from airline_core.logging import configure_logging, uses_json, get_logger
+from airline_core.logging import configure_logging, get_logger, uses_json
 
 from airline_etl import metrics
 from airline_etl.app import RunSummary, run
