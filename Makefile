@@ -18,9 +18,13 @@ LINT_PATHS := libs services jobs tools tests
 SPACE := $(subst x, ,x)
 MYPYPATH := $(subst $(SPACE),:,$(wildcard libs/*/src services/*/src jobs/*/src tools/*/src))
 
-.PHONY: setup test lint demo up down k8s-check bench
+.PHONY: setup system-deps test lint demo up down k8s-check bench
 
 setup: $(STAMP)
+
+# JDK + Maven (Kafka), Postgres, redis-server, npm: installs only what is missing (apt).
+system-deps:
+	@tools/system-deps.sh
 
 $(STAMP): uv.lock $(PYPROJECTS)
 	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || \
@@ -28,17 +32,17 @@ $(STAMP): uv.lock $(PYPROJECTS)
 	$(UV) sync --all-packages --frozen
 	@touch $@
 
-test: setup
+test: system-deps setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	MYPYPATH=$(MYPYPATH) $(VENV)/bin/mypy --explicit-package-bases $(LINT_PATHS)
 
-demo: setup
+demo: system-deps setup
 	$(VENV)/bin/airline-demo
 
-up: setup
+up: system-deps setup
 	$(VENV)/bin/airline-stack up
 	$(VENV)/bin/airline-demo --watch
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg2
 import pytest
@@ -16,17 +15,9 @@ from airline_etl.settings import Settings
 
 
 @pytest.fixture
-def etl_database_url(database_url: str, unique_name: Callable[[str], str]) -> Iterator[str]:
-    """``database_url`` whose ``search_path`` is a fresh schema, dropped afterwards."""
-    schema = unique_name("etl")
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA {schema}")
-    conn.close()
-    sep = "&" if "?" in database_url else "?"
-    yield f"{database_url}{sep}options={quote(f'-csearch_path={schema}')}"
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute(f"DROP SCHEMA {schema} CASCADE")
-    conn.close()
+def etl_database_url(isolated_database_url: str) -> str:
+    """A warehouse of its own per test: a fresh schema of the session's Postgres."""
+    return isolated_database_url
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ def test_kill_9_during_a_load(point: str, etl_database_url: str, lake_dir: Path,
                 for t in LAKE_TOPICS}
     assert warehouse.ledger_counts(db) == expected
     if committed:
-        assert "nothing new" in rerun.stdout and "recovered" in rerun.stdout
+        assert '"status": "nothing new"' in rerun.stderr  # LOG_FORMAT=json: one event a line
+        assert "gold CURRENT recovered" in rerun.stderr
     assert gold.current_run(lake_dir) != before_pointer
     for table in warehouse.GOLD_TABLES:
         assert gold.read_current(lake_dir, table).equals(warehouse.read_table(db, table)), table

@@ -22,11 +22,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from k8s_support import COMPONENTS, VENV_BIN, component_workload, of_kind, pod_spec, resolve_env
@@ -144,18 +143,9 @@ def rendered(render: Any, prefix: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def warehouse_url(database_url: str, unique_name: Callable[[str], str]) -> Iterator[str]:
-    """``database_url`` whose search_path is a fresh schema (dropped afterwards)."""
-    import psycopg2
-    schema = unique_name("k8spods")
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA {schema}")
-    conn.close()
-    sep = "&" if "?" in database_url else "?"
-    yield f"{database_url}{sep}options={quote(f'-csearch_path={schema}')}"
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute(f"DROP SCHEMA {schema} CASCADE")
-    conn.close()
+def warehouse_url(isolated_database_url: str) -> str:
+    """The warehouse the CronJob's pod loads: a fresh schema of the session's Postgres."""
+    return isolated_database_url
 
 
 @pytest.fixture

@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("run finished", status=summary.status, run_id=summary.run_id,
                  files=summary.files, events=summary.total_events, rejects=summary.rejects,
                  events_by_topic=summary.events, rows_changed=summary.changed,
+                 gold_pointer_recovered=summary.pointer_recovered,
                  seconds=round(time.monotonic() - clock, 3))
     metrics.DURATION.set(time.monotonic() - clock)
     metrics.EXIT_CODE.set(code)

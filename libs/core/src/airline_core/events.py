@@ -199,26 +199,23 @@ class CabinInventorySnapshot(Event, tag="CabinInventorySnapshot", kw_only=True, 
 
 
 # --------------------------------------------------------------------------- seat_map
-class SeatAssigned(Event, tag="SeatAssigned", kw_only=True, frozen=True):
+class _SeatChange(Event, kw_only=True, frozen=True):
+    """Fields shared by a seat being taken and given back."""
+
+    booking_id: Text
+    passenger_id: Text
+    seat_id: Text
+    row: Annotated[int, msgspec.Meta(ge=1)]
+    letter: Text
+    cabin_code: Text
+
+
+class SeatAssigned(_SeatChange, tag="SeatAssigned", kw_only=True, frozen=True):
     """A passenger gets a seat."""
 
-    booking_id: Text
-    passenger_id: Text
-    seat_id: Text
-    row: Annotated[int, msgspec.Meta(ge=1)]
-    letter: Text
-    cabin_code: Text
 
-
-class SeatReleased(Event, tag="SeatReleased", kw_only=True, frozen=True):
+class SeatReleased(_SeatChange, tag="SeatReleased", kw_only=True, frozen=True):
     """A seat is free again because its booking was cancelled."""
-
-    booking_id: Text
-    passenger_id: Text
-    seat_id: Text
-    row: Annotated[int, msgspec.Meta(ge=1)]
-    letter: Text
-    cabin_code: Text
 
 
 # --------------------------------------------------------------------------- inventory_metrics
