@@ -39,15 +39,16 @@ def _core(policy: Any = None, metrics_minutes: float = 15) -> EngineCore:
 
 
 def _apply(core: EngineCore, *events: Any) -> list[Output]:
-    topics = {ev.BookingCreated: Topic.BOOKINGS, ev.BookingCancelled: Topic.BOOKINGS,
-              ev.CabinInventorySnapshot: Topic.SEAT_INVENTORY}
+    topics: dict[type, Topic] = {ev.BookingCreated: Topic.BOOKINGS,
+                                 ev.BookingCancelled: Topic.BOOKINGS,
+                                 ev.CabinInventorySnapshot: Topic.SEAT_INVENTORY}
     out: list[Output] = []
     for event in events:
         out.extend(core.apply(str(topics.get(type(event), Topic.FLIGHT_LIFECYCLE)), event))
     return out
 
 
-def _of(out: list[Output], kind: type) -> list[Any]:
+def _of(out: list[Output], kind: Any) -> list[Any]:
     return [o.event for o in out if isinstance(o.event, kind)]
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from airline_core.config import KafkaSettings
 from airline_core.events import (
@@ -25,12 +26,12 @@ from airline_core.events import (
     SeatReleased,
     encode,
 )
-from airline_core.kafka import make_admin, make_consumer
+from airline_core.kafka import is_partition_eof, make_admin, make_consumer, position_of
 from airline_core.topics import Topic, physical_name
 from airline_producer.kafka_sink import PRODUCED_TOPICS, tick_of
 from airline_producer.settings import Settings
 from airline_producer.simulation import Simulation, Tick
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
 
@@ -191,13 +192,15 @@ def read_all(kafka: KafkaSettings) -> Records:
         while pending:
             message = consumer.poll(30)
             assert message is not None, f"no EOF within 30 s on {sorted(pending)}"
-            if message.error():
-                assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
-                pending.discard((message.topic(), message.partition()))
+            partition, _ = position_of(message)
+            name = message.topic() or ""
+            if message.error() is not None:
+                assert is_partition_eof(message), message.error()
+                pending.discard((name, partition))
                 continue
-            topic = message.topic()[len(kafka.topic_prefix):]
-            records[(topic, message.partition())].append(
-                (message.key(), message.value(), tick_of(message.headers())))
+            headers = cast(list[tuple[str, bytes | None]] | None, message.headers())
+            records[(name[len(kafka.topic_prefix):], partition)].append(
+                (message.key() or b"", message.value() or b"", tick_of(headers)))
     finally:
         consumer.close()
     return dict(records)

@@ -7,11 +7,11 @@ topic is a clear start-up error naming the topic, because a typo must not create
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer as _Consumer
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from airline_core.config import KafkaSettings
@@ -83,6 +83,21 @@ def make_consumer(
     return Consumer(config)
 
 
+def position_of(message: Message) -> tuple[int, int]:
+    """(partition, offset) of a consumed record (librdkafka sets both on every fetched record;
+    the client's types allow ``None`` only for messages that were never consumed)."""
+    partition, offset = message.partition(), message.offset()
+    if partition is None or offset is None:
+        raise ValueError("message has no partition or offset: not a consumed record")
+    return partition, offset
+
+
+def is_partition_eof(message: Message) -> bool:
+    """Whether ``message`` is librdkafka's end-of-partition signal, not a record."""
+    error = message.error()
+    return error is not None and error.code() == KafkaError._PARTITION_EOF
+
+
 def make_admin(kafka: KafkaSettings, client_id: str = "airline-admin") -> AdminClient:
     """An admin client on the same connection settings."""
     return AdminClient(client_config(kafka, client_id))
@@ -135,13 +150,15 @@ def produce(
     key: bytes | None = None,
     *,
     on_delivery: Callable[[Any, Any], None] | None = None,
-    headers: list[tuple[str, str | bytes | None]] | None = None,
+    headers: Sequence[tuple[str, bytes | None]] | None = None,
 ) -> None:
     """Produce, waiting on delivery callbacks while librdkafka's local queue is full."""
+    wire_headers: list[tuple[str, str | bytes | None]] | None = (
+        None if headers is None else list(headers))
     while True:
         try:
             producer.produce(topic, value=value, key=key, on_delivery=on_delivery,
-                             headers=headers)
+                             headers=wire_headers)
             return
         except BufferError:
             producer.poll(0.1)

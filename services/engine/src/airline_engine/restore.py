@@ -15,8 +15,8 @@ from typing import Any
 
 from airline_core.config import KafkaSettings
 from airline_core.crash import crash_point
-from airline_core.kafka import make_consumer
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from airline_core.kafka import is_partition_eof, make_consumer, position_of
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from airline_engine import metrics
 from airline_engine.errors import RestoreError
@@ -70,16 +70,15 @@ class ChangelogReader:
             if progress:
                 progress()
             for msg in consumer.consume(num_messages=5000, timeout=0.2):
-                p = msg.partition()
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF and msg.offset() >= ends[p]:
+                p, offset = position_of(msg)
+                if msg.error() is not None:
+                    if is_partition_eof(msg) and offset >= ends[p]:
                         pending.discard(p)
                     continue
                 crash_point("engine.during_restore")
                 restored = result[p]
                 restored.records += 1
-                flight_id = msg.key().decode()
+                flight_id = (msg.key() or b"").decode()
                 value = msg.value()
                 if value is None:
                     restored.flights.pop(flight_id, None)
@@ -89,7 +88,7 @@ class ChangelogReader:
                 for topic, offset in record.offsets.items():
                     if offset > restored.offsets.get(topic, -1):
                         restored.offsets[topic] = offset
-                if msg.offset() + 1 >= ends[p]:
+                if offset + 1 >= ends[p]:
                     pending.discard(p)
         if ends:
             consumer.unassign()

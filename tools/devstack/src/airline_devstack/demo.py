@@ -77,7 +77,7 @@ def _warehouse_summary(database_url: str) -> str:
                    (SELECT count(*) FROM fact_promotions),
                    (SELECT count(*) FROM fact_flight_outcome),
                    (SELECT round(avg(final_load_factor), 3) FROM fact_flight_outcome)""")
-        flights, passengers, promotions, departed, mean_lf = cur.fetchone()
+        flights, passengers, promotions, departed, mean_lf = cur.fetchall()[0]
     return (f"warehouse totals: {flights} flights, {passengers} booked passengers, "
             f"{promotions} promotions fired, {departed} departed flights with mean final "
             f"load factor {mean_lf}")

@@ -18,8 +18,9 @@ from pathlib import Path
 import psycopg2
 from airline_core.errors import InvalidEventError
 from airline_core.events import decode_header
+from airline_core.kafka import is_partition_eof
 from airline_core.topics import LAKE_TOPICS, Topic, physical_name
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,9 @@ def read_topic_ids(bootstrap: str, topic: str, timeout: float = 60.0) -> tuple[i
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             for message in consumer.consume(1000, timeout=0.5):
-                if message.error():
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        continue
+                if is_partition_eof(message):
+                    continue
+                if message.error() is not None:
                     raise RuntimeError(f"reading {topic}: {message.error()}")
                 records += 1
                 with contextlib.suppress(InvalidEventError):  # counted as a record, not an id
@@ -129,8 +130,8 @@ def reconcile(bootstrap: str, topic_prefix: str, lake_dir: Path, cluster_id: str
 def reject_counts(database_url: str) -> dict[str, int]:
     """Rejects per topic now (0 rows when the warehouse has no tables yet)."""
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('etl_rejects')")
-        if cur.fetchone()[0] is None:
+        cur.execute("SELECT to_regclass('etl_rejects') IS NOT NULL")
+        if not cur.fetchall()[0][0]:
             return {}
         cur.execute("SELECT topic, count(*) FROM etl_rejects GROUP BY topic")
         return {topic: int(count) for topic, count in cur.fetchall()}

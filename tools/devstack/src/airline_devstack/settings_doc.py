@@ -48,7 +48,7 @@ def render() -> str:
     out += _table([row for group in SHARED_GROUPS for row in config.describe(group)])
     for command, settings in COMMANDS:
         rows = [row for row in config.describe(settings) if row[0] not in shared]
-        out += ["", f"## `{command}`", ""] + _table(rows)
+        out += ["", f"## `{command}`", "", *_table(rows)]
     return "\n".join(out) + "\n"
 
 
