@@ -1,4 +1,4 @@
-"""`make lint` stays clean: ruff and mypy over the whole workspace (what CI would otherwise miss)."""
+"""`make lint` stays clean: ruff and mypy over the whole workspace, checked in CI too."""
 
 import subprocess
 from pathlib import Path
