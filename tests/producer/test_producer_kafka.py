@@ -89,3 +89,21 @@ def test_stream_from_kafka_keeps_invariants(kafka_bootstrap: str,
     rows.sort(key=lambda r: (r[0], r[1], rank[r[2]]))
     views = check_stream((topic, event) for _, _, topic, event in rows)
     assert views and all(v.closed for v in views.values())
+
+
+def test_another_run_on_the_same_topics_is_not_taken_for_a_restart(
+        kafka_bootstrap: str, unique_name: Callable[[str], str]) -> None:
+    """A new seed on topics that already hold an earlier run writes its whole stream: only the
+    producer's own run counts when it looks for the last committed tick."""
+    kafka = create_topics(kafka_bootstrap, unique_name("prodruns") + "-")
+    earlier = small_settings(**{**RUN, "seed": 8}, kafka=kafka, metrics_port=0,
+                             transactional_id=unique_name("prodruns-a"))
+    assert run(earlier, StopSignal()) == 0
+    earlier_records = per_key(read_all(kafka))
+    later = small_settings(**RUN, kafka=kafka, metrics_port=0,
+                           transactional_id=unique_name("prodruns-b"))
+    assert run(later, StopSignal()) == 0
+    got = per_key(read_all(kafka))
+    for key, values in expected_per_key().items():
+        assert got[key][len(earlier_records.get(key, [])):] == values, \
+            f"{key}: the second run lost or reordered events"

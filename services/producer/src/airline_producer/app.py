@@ -115,7 +115,7 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
     """Run until every flight has departed (or a stop is requested); returns the exit code."""
     status = status or Status()
     partitions = require_topics(settings.kafka, PRODUCED_TOPICS, co_partitioned=True)
-    sink = KafkaSink(settings.kafka, settings.effective_transactional_id)
+    sink = KafkaSink(settings.kafka, settings.effective_transactional_id, settings.run_id)
     sink.init()
     done = sink.last_committed_tick(partitions)
     sim = Simulation(settings)

@@ -1,12 +1,13 @@
 """The Kafka side: transactions of whole ticks, and finding the last committed tick on restart.
 
-Restart marker: every record carries a ``tick`` header (the simulated tick index, decimal). A
-transaction holds one or more whole ticks, in order, so once a record of tick T is committed
-every tick up to T is committed whole. On start the producer first calls
-``init_transactions`` with its stable ``transactional.id`` (which fences a previous incarnation
-and aborts its open transaction), then reads the tail of every partition of its topics with a
-``read_committed`` consumer and resumes after the largest ``tick`` header found. No separate
-marker topic, and nothing to keep in sync.
+Restart marker: every record carries a ``tick`` header (the simulated tick index, decimal) and a
+``run`` header (the run's identity, :attr:`Settings.run_id`). A transaction holds one or more
+whole ticks, in order, so once a record of tick T is committed every tick up to T is committed
+whole. On start the producer first calls ``init_transactions`` with its stable
+``transactional.id`` (which fences a previous incarnation and aborts its open transaction), then
+reads the tail of every partition of its topics with a ``read_committed`` consumer and resumes
+after the largest ``tick`` header of its own run (another run's records, e.g. an earlier seed on
+the same topics, never count). No separate marker topic, and nothing to keep in sync.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from airline_producer.simulation import Tick
 PRODUCED_TOPICS: Final = (Topic.FLIGHT_LIFECYCLE, Topic.BOOKINGS, Topic.SEAT_INVENTORY,
                           Topic.SEAT_MAP)
 TICK_HEADER: Final = "tick"
+RUN_HEADER: Final = "run"
 #: librdkafka's RD_KAFKA_OFFSET_TAIL_BASE: offset ``-2000 - n`` means "n before the end".
 OFFSET_TAIL_BASE: Final = -2000
 #: Errors seen while a just-created topic's partitions get their leaders: wait and retry.
@@ -42,20 +44,23 @@ _TRANSIENT: Final = frozenset({
 CLIENT_ID: Final = "airline-producer"
 
 
-def tick_of(headers: Sequence[tuple[str, bytes | None]] | None) -> int | None:
-    """The ``tick`` header of a record, if it has one."""
-    for name, value in headers or ():
-        if name == TICK_HEADER and value is not None:
-            return int(value)
-    return None
+def tick_of(headers: Sequence[tuple[str, bytes | None]] | None, run_id: str | None = None
+            ) -> int | None:
+    """The ``tick`` header of a record, if it has one (and, given ``run_id``, is of that run)."""
+    found = dict(headers or ())
+    tick = found.get(TICK_HEADER)
+    if tick is None or (run_id is not None and found.get(RUN_HEADER) != run_id.encode()):
+        return None
+    return int(tick)
 
 
 class KafkaSink:
     """A transactional producer writing whole ticks."""
 
-    def __init__(self, kafka: KafkaSettings, transactional_id: str,
+    def __init__(self, kafka: KafkaSettings, transactional_id: str, run_id: str,
                  timeout: float = 30.0) -> None:
         self._kafka = kafka
+        self._run_id = run_id
         self._timeout = timeout
         self._names = {t: physical_name(t, kafka.topic_prefix) for t in PRODUCED_TOPICS}
         self._errors: list[str] = []
@@ -90,7 +95,8 @@ class KafkaSink:
         try:
             producer.begin_transaction()
             for tick in ticks:
-                headers = [(TICK_HEADER, str(tick.index).encode())]
+                headers = [(TICK_HEADER, str(tick.index).encode()),
+                           (RUN_HEADER, self._run_id.encode())]
                 half = len(tick.events) // 2
                 for n, (topic, event) in enumerate(tick.events):
                     if n == half:
@@ -127,8 +133,8 @@ class KafkaSink:
         self._producer.flush(self._timeout)
 
     def last_committed_tick(self, partitions: dict[Topic, int]) -> int:
-        """The largest ``tick`` header committed on any partition of the producer's topics
-        (-1 when there is none). Call after :meth:`init` so no transaction is left open."""
+        """The largest ``tick`` header of this run committed on any partition of the producer's
+        topics (-1 when there is none). Call after :meth:`init` so no transaction is left open."""
         group = f"airline-producer-recovery-{uuid.uuid4()}"  # reads only, never commits
         consumer = make_consumer(self._kafka, CLIENT_ID, group,
                                  extra={"enable.partition.eof": True})
@@ -137,10 +143,10 @@ class KafkaSink:
             best = -1
             window = 1024
             while parts:
-                found, ends = _read_tails(consumer, parts, window, self._timeout)
+                found, ends = _read_tails(consumer, parts, window, self._timeout, self._run_id)
                 best = max([best, *found.values()])
-                # A partition whose tail held no tick (aborted records only) is read further
-                # back, unless the window already reached its beginning.
+                # A partition whose tail held no tick of this run (aborted records, or another
+                # run's) is read further back, unless the window already reached its beginning.
                 parts = [part for part in parts if part not in found and ends[part] > window]
                 window *= 8
             return best
@@ -148,10 +154,11 @@ class KafkaSink:
             consumer.close()
 
 
-def _read_tails(consumer: Any, parts: list[tuple[str, int]], window: int, timeout: float
-                ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+def _read_tails(consumer: Any, parts: list[tuple[str, int]], window: int, timeout: float,
+                run_id: str) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
     """Read the last ``window`` offsets of every partition at once (librdkafka's logical
-    ``OFFSET_TAIL``): the largest tick header per partition, and each partition's end offset."""
+    ``OFFSET_TAIL``): the largest tick header of ``run_id`` per partition, and each partition's
+    end offset."""
     consumer.assign([TopicPartition(name, p, OFFSET_TAIL_BASE - window) for name, p in parts])
     found: dict[tuple[str, int], int] = {}
     ends: dict[tuple[str, int], int] = {}
@@ -172,7 +179,7 @@ def _read_tails(consumer: Any, parts: list[tuple[str, int]], window: int, timeou
             if error.code() in _TRANSIENT:
                 continue
             raise DeliveryError(f"cannot read {part} during recovery: {error}")
-        tick = tick_of(message.headers())
+        tick = tick_of(message.headers(), run_id)
         if tick is not None:
             found[part] = max(found.get(part, -1), tick)
     consumer.unassign()

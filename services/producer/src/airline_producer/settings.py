@@ -20,6 +20,7 @@ from airline_core.config import (
     positive,
     setting,
 )
+from airline_core.ids import derive_id
 
 
 def _speed(value: str) -> str | None:
@@ -154,6 +155,14 @@ class Settings:
     def effective_transactional_id(self) -> str:
         """The transactional id: given, else derived from the seed (stable across restarts)."""
         return self.transactional_id or f"airline-producer-{self.seed}"
+
+    @property
+    def run_id(self) -> str:
+        """Identity of this simulation on the topics: the settings that decide which flights and
+        ticks exist. A restart of the same run resumes after its own last tick; another run
+        (new seed, dates or size) on the same topics starts from its first tick."""
+        return derive_id("producer-run", self.seed, self.start_date, self.days, self.flights,
+                         self.booking_horizon_days, self.tick_minutes)
 
     @property
     def speed_factor(self) -> float | None:

@@ -135,7 +135,7 @@ def run_watch(args: argparse.Namespace) -> int:
         bootstrap=state["kafka"]["bootstrap"], database_url=state["postgres"]["url"],
         lake_dir=args.lake_dir.resolve(), log_dir=stack_dir() / "watch" / f"seed-{seed}",
         seed=seed, flights=args.flights, days=args.days, start_date=start_date.isoformat(),
-        inject_malformed=False,
+        inject_malformed=False, free_metrics_ports=False,
         redis_url=(state.get("redis") or {}).get("url", ""))
     processes = Processes(spec)
     stop = {"now": False}
@@ -150,8 +150,10 @@ def run_watch(args: argparse.Namespace) -> int:
                         "--seed", str(seed), "--flights", str(args.flights),
                         "--days", str(args.days), "--start-date", start_date.isoformat(),
                         "--promotions", "topic")
-        print(f"running at {args.speed}x simulated speed; logs in {spec.log_dir}; metrics on "
-              "each component's METRICS_PORT; Ctrl-C stops (then `make down`).", flush=True)
+        print(f"running at {args.speed:g}x simulated speed (a simulated day every "
+              f"{86400 / args.speed:.0f}s); logs in {spec.log_dir}; metrics and probes on "
+              "http://localhost:8001 (producer), :8002 (engine), :8003 (lake writer) "
+              "/metrics /healthz /readyz; Ctrl-C stops (then `make down`).", flush=True)
         next_etl = time.monotonic() + args.etl_every
         while not stop["now"]:
             time.sleep(1)
@@ -180,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="leave the stack running after a bounded run (stop: make down)")
     parser.add_argument("--watch", action="store_true",
                         help="run at a watchable speed until Ctrl-C (what `make up` runs)")
-    parser.add_argument("--speed", type=float, default=600.0,
-                        help="with --watch: simulated seconds per real second (default 600)")
+    parser.add_argument("--speed", type=float, default=8640.0,
+                        help="with --watch: simulated seconds per real second (default 8640: "
+                             "a simulated day every 10 s, a flight's 90-day sale in 15 min)")
     parser.add_argument("--etl-every", type=float, default=60.0,
                         help="with --watch: seconds between ETL runs (default 60)")
     return parser

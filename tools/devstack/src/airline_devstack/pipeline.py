@@ -42,6 +42,8 @@ class PipelineSpec:
     promotions: str = "topic"
     idle_seconds: float = 5.0
     inject_malformed: bool = True
+    #: 0 (free ports, so runs never collide) or each component's default METRICS_PORT.
+    free_metrics_ports: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def env(self, component: str) -> dict[str, str]:
@@ -52,11 +54,12 @@ class PipelineSpec:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "LOG_FORMAT": "json",
-            "METRICS_PORT": "0",
             "LAKE_DIR": str(self.lake_dir),
             "DATABASE_URL": self.database_url,
             "KAFKA_GROUP_ID": f"{self.topic_prefix}{component}",
         }
+        if self.free_metrics_ports:
+            env["METRICS_PORT"] = "0"
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
         env.update(self.extra_env)
