@@ -52,6 +52,11 @@ down: setup
 k8s-check: setup
 	$(VENV)/bin/pytest tests/k8s -m k8s $(PYTEST_ARGS)
 
-bench:
-	@echo "bench: not yet implemented" >&2
-	@exit 1
+# In-process benchmarks of the functional cores that exist today (no broker). The comparison of
+# each stage with its peer (engine vs the same logic on Quix Streams, lake writer, ETL at 10M
+# events) is the next step; each component's docs quote its Kafka-side numbers and commands.
+bench: setup
+	@echo "== producer simulation (in process) =="
+	$(VENV)/bin/python -m airline_producer.bench --flights 216 --days 3
+	@echo "== engine core: decode + track + forecast + policy (in process, CPU time) =="
+	$(VENV)/bin/python -m airline_engine.bench --flights 400
