@@ -85,9 +85,9 @@ class ChangelogReader:
                     continue
                 record = decode_record(value)
                 restored.flights[flight_id] = record.flight
-                for topic, offset in record.offsets.items():
-                    if offset > restored.offsets.get(topic, -1):
-                        restored.offsets[topic] = offset
+                for topic, reflected in record.offsets.items():
+                    if reflected > restored.offsets.get(topic, -1):
+                        restored.offsets[topic] = reflected
                 if offset + 1 >= ends[p]:
                     pending.discard(p)
         if ends:
