@@ -50,6 +50,13 @@ def test_envelope_keeps_bytes_source_and_reason() -> None:
     assert events.decode(Topic.DEAD_LETTER, events.encode(envelope)) == envelope
 
 
+def test_unreadable_record_is_dated_by_the_callers_event_time() -> None:
+    fallback = datetime(2025, 11, 2, 8, tzinfo=UTC)
+    envelope = dead_letter_for(RejectedRecord(b"k", b"{not json"), "bookings", "x", "engine",
+                               fallback_time=fallback)
+    assert envelope.event_time == fallback
+
+
 def test_event_time_taken_from_a_readable_value_and_unknown_key() -> None:
     value = b'{"event_time": "2025-11-01T10:00:00Z", "schema_version": "9.0"}'
     envelope = dead_letter_for(RejectedRecord(None, value), "bookings", "schema", "x")

@@ -119,3 +119,26 @@ def test_every_topic_lists_its_event_types() -> None:
     assert events.event_types_of(Topic.BOOKINGS) == ["BookingCreated", "BookingCancelled"]
     assert "FlightScheduled" in events.event_types_of(Topic.FLIGHT_LIFECYCLE)
     assert set(events.TOPIC_EVENT_TYPES) == set(Topic) - {Topic.ENGINE_STATE_CHANGELOG}
+
+
+@pytest.mark.parametrize("price", ["NaN", "-1.00", "140.005", "Infinity"])
+def test_money_must_be_exact_and_not_negative(price: str) -> None:
+    raw = msgspec.json.decode(events.encode(booking()))
+    raw["total_price"] = price
+    with pytest.raises(InvalidEventError, match="total_price"):
+        events.decode(Topic.BOOKINGS, msgspec.json.encode(raw))
+
+
+def test_fare_prices_are_checked_inside_nested_records() -> None:
+    scheduled = events.FlightScheduled(
+        event_id="e-2", event_time=T0, flight_id="BA210_2025-11-28", airline_code="BA",
+        origin_airport="LHR", destination_airport="JFK", scheduled_departure_time=T0,
+        scheduled_arrival_time=T0, aircraft_type="A320", total_seats=180,
+        cabins=[events.Cabin(cabin_code="Y", seat_count=180)],
+        fare_buckets=[events.FareBucketSpec(bucket="K", cabin_code="Y", price=Decimal("140.00"),
+                                            seats=90)])
+    raw = msgspec.json.decode(events.encode(scheduled))
+    assert events.decode(Topic.FLIGHT_LIFECYCLE, msgspec.json.encode(raw)) == scheduled
+    raw["fare_buckets"][0]["price"] = "NaN"
+    with pytest.raises(InvalidEventError, match="price"):
+        events.decode(Topic.FLIGHT_LIFECYCLE, msgspec.json.encode(raw))

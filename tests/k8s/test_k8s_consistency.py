@@ -142,12 +142,12 @@ def test_sync_topics_check_passes() -> None:
 
 
 def test_rendered_kafka_topics_are_the_registrys(rendered_default: Objects, render: Any) -> None:
-    from airline_core.topics import REGISTRY
+    from airline_core.topics import DEFAULT_PARTITIONS, REGISTRY
     topics = of_kind(rendered_default, "KafkaTopic")
     assert sorted(t["spec"]["topicName"] for t in topics) == sorted(s.name for s in REGISTRY)
     for spec in REGISTRY:
         (topic,) = [t for t in topics if t["spec"]["topicName"] == spec.name]
-        assert topic["spec"]["partitions"] == spec.partitions
+        assert topic["spec"]["partitions"] == DEFAULT_PARTITIONS
         assert topic["spec"]["config"] == dict(spec.configs)
     prefixed = of_kind(render(extra=("--set", "kafka.topicPrefix=tenant1.")), "KafkaTopic")
     assert {t["spec"]["topicName"] for t in prefixed} == {f"tenant1.{s.name}" for s in REGISTRY}

@@ -16,18 +16,27 @@ class _Time(msgspec.Struct):
     event_time: datetime
 
 
-def _event_time(value: bytes | None, kafka_timestamp_ms: int) -> datetime:
-    """The rejected event's own time when readable, else the record's Kafka timestamp."""
+def _event_time(value: bytes | None, fallback: datetime | None, kafka_timestamp_ms: int
+                ) -> datetime:
+    """The rejected event's own time when readable; else ``fallback`` (the caller's event-time
+    position, e.g. the engine's merge time of that partition); else, as the last resort, the
+    record's Kafka timestamp (which is wall-clock time)."""
     if value:
         try:
             return to_utc(msgspec.json.decode(value, type=_Time).event_time)
         except (msgspec.MsgspecError, ValueError):
             pass
+    if fallback is not None:
+        return to_utc(fallback)
     return datetime.fromtimestamp(max(kafka_timestamp_ms, 0) / 1000, tz=UTC)
 
 
-def dead_letter_for(message: Any, logical_topic: str, reason: str, component: str) -> DeadLetter:
+def dead_letter_for(message: Any, logical_topic: str, reason: str, component: str,
+                    fallback_time: datetime | None = None) -> DeadLetter:
     """Build the envelope for a confluent-kafka ``Message`` that ``component`` rejected.
+
+    ``fallback_time`` dates a record whose own event time cannot be read: pass the simulated
+    time the component has reached, so the wall clock does not leak into events.
 
     The id derives from (topic, partition, offset, component), so a replay that rejects the same
     record again produces the same envelope id and sinks keep one copy.
@@ -39,7 +48,7 @@ def dead_letter_for(message: Any, logical_topic: str, reason: str, component: st
     flight_id = key.decode("utf-8", "replace") if key else "unknown"
     return DeadLetter(
         event_id=derive_id("dead_letter", logical_topic, partition, offset, component),
-        event_time=_event_time(value, message.timestamp()[1]),
+        event_time=_event_time(value, fallback_time, message.timestamp()[1]),
         flight_id=flight_id or "unknown",
         source_topic=logical_topic,
         source_partition=partition,

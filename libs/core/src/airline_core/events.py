@@ -39,7 +39,9 @@ SCHEMA_VERSION: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 #: A timezone-aware timestamp; naive times are invalid because their zone would be a guess.
 UtcDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-Money = Decimal  # non-negative; checked in __post_init__ where it matters
+#: Exact money. msgspec cannot bound a Decimal, so the structs holding money check it in
+#: ``__post_init__`` with :func:`check_money` (finite, not negative, at most 2 decimals).
+Money = Decimal
 Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Percentage = Annotated[int, msgspec.Meta(ge=0, le=100)]
 Text = Annotated[str, msgspec.Meta(min_length=1)]
@@ -56,6 +58,12 @@ def check_schema_version(version: str) -> None:
         raise UnsupportedSchemaError(
             f"schema_version {version} has major {major}; this reader understands {SCHEMA_MAJOR}.x"
         )
+
+
+def check_money(name: str, value: Decimal) -> None:
+    """Reject NaN, infinities, negative amounts and sub-cent digits: money must be exact."""
+    if not value.is_finite() or value < 0 or value.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError(f"{name} {value} is not a non-negative amount with at most 2 decimals")
 
 
 class Event(msgspec.Struct, tag_field="event_type", kw_only=True, frozen=True):
@@ -95,6 +103,9 @@ class FareBucketSpec(Record, kw_only=True, frozen=True):
     cabin_code: Text
     price: Money
     seats: NonNegativeInt
+
+    def __post_init__(self) -> None:
+        check_money("price", self.price)
 
 
 class FlightScheduled(Event, tag="FlightScheduled", kw_only=True, frozen=True):
@@ -164,6 +175,10 @@ class BookingCreated(Event, tag="BookingCreated", kw_only=True, frozen=True):
     promo_id: str | None = None
     discount_percentage: Percentage = 0
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_money("total_price", self.total_price)
+
 
 class BookingCancelled(Event, tag="BookingCancelled", kw_only=True, frozen=True):
     """A booking is cancelled; its seats are free again."""
@@ -181,6 +196,9 @@ class BucketAvailability(Record, kw_only=True, frozen=True):
     bucket: Text
     available_seats: NonNegativeInt
     price: Money
+
+    def __post_init__(self) -> None:
+        check_money("price", self.price)
 
 
 class CabinAvailability(Record, kw_only=True, frozen=True):

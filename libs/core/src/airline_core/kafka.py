@@ -151,14 +151,19 @@ def produce(
     *,
     on_delivery: Callable[[Any, Any], None] | None = None,
     headers: Sequence[tuple[str, bytes | None]] | None = None,
+    partition: int | None = None,
 ) -> None:
-    """Produce, waiting on delivery callbacks while librdkafka's local queue is full."""
+    """Produce, waiting on delivery callbacks while librdkafka's local queue is full.
+
+    ``partition`` pins the record (the engine writes state and outputs to its input's
+    partition); by default the key decides."""
+    extra: dict[str, Any] = {} if partition is None else {"partition": partition}
     wire_headers: list[tuple[str, str | bytes | None]] | None = (
         None if headers is None else list(headers))
     while True:
         try:
             producer.produce(topic, value=value, key=key, on_delivery=on_delivery,
-                             headers=wire_headers)
+                             headers=wire_headers, **extra)
             return
         except BufferError:
             producer.poll(0.1)

@@ -21,7 +21,3 @@ def parse_utc(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return to_utc(value)
 
-
-def minutes_between(start: datetime, end: datetime) -> int:
-    """Whole minutes from ``start`` to ``end`` (negative when ``end`` is earlier), floored."""
-    return int((end - start).total_seconds() // 60)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+#: Partitions of every topic (one count for all: co-partitioned topics must share it, and one
+#: number keeps scaling simple); ``airline-topics --partitions`` and the chart's
+#: ``topics.partitions`` override it for a whole deployment.
 DEFAULT_PARTITIONS: Final = 3
 DAY_MS: Final = 24 * 60 * 60 * 1000
 
@@ -39,8 +42,9 @@ class TopicSpec:
     topic: Topic
     description: str
     configs: Mapping[str, str] = field(default_factory=dict)
+    #: Keyed by flight and read together with the other co-partitioned topics (by the engine),
+    #: so it must have their partition count; dead letters are keyed by source record only.
     co_partitioned: bool = True
-    partitions: int = DEFAULT_PARTITIONS
 
     @property
     def name(self) -> str:

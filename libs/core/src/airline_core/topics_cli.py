@@ -16,7 +16,7 @@ from airline_core.config import KafkaSettings, LogSettings, group, positive, set
 from airline_core.errors import AirlineError, ConfigError
 from airline_core.kafka import make_admin, partition_counts
 from airline_core.logging import configure_logging, get_logger
-from airline_core.topics import REGISTRY, physical_name
+from airline_core.topics import DEFAULT_PARTITIONS, REGISTRY, physical_name
 
 log = get_logger(__name__)
 ACTIONS = ("create", "list", "describe", "delete", "export-values")
@@ -28,7 +28,8 @@ class TopicsSettings:
 
     kafka: KafkaSettings = group(KafkaSettings)
     log: LogSettings = group(LogSettings)
-    partitions: int = setting("TOPIC_PARTITIONS", 3, "partitions of every topic", check=positive)
+    partitions: int = setting("TOPIC_PARTITIONS", DEFAULT_PARTITIONS, "partitions of every topic",
+                              check=positive)
     replication_factor: int = setting(
         "TOPIC_REPLICATION_FACTOR", 1, "replicas of every topic (1 on one broker)", check=positive)
 

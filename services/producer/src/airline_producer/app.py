@@ -22,15 +22,20 @@ from airline_core.topics import Topic, physical_name
 from airline_producer import metrics
 from airline_producer.errors import PromotionSourceError
 from airline_producer.kafka_sink import PRODUCED_TOPICS, KafkaSink
-from airline_producer.promotions import DiscountBook, RedisSource, TopicSource, book_from_file
+from airline_producer.promotions import (
+    DiscountBook,
+    RedisSource,
+    TopicSource,
+    book_from_file,
+    redis_client,
+)
 from airline_producer.settings import Settings
 from airline_producer.simulation import DiscountLookup, Simulation, Tick
 
 
-def _log() -> Any:
-    """The module logger, made after ``configure_logging`` ran: ``get_logger`` binds at once,
-    so a module-level logger would keep structlog's unconfigured defaults (stdout, console)."""
-    return get_logger(__name__)
+#: A lazy logger: it takes structlog's configuration when it logs, so ``configure_logging`` in
+#: ``cli.main`` (after this import) applies to it.
+log = get_logger(__name__)
 
 
 #: With --speed max, a transaction is committed once it holds this many events (whole ticks).
@@ -78,11 +83,9 @@ def open_promotions(settings: Settings, partitions: int | None = None, now: int 
             consumer, physical_name(Topic.PROMO_DECISIONS, settings.kafka.topic_prefix), delay,
             count)
         read = topic_source.catch_up(now, count)
-        _log().info("promotion decisions read at start", decisions=read)
+        log.info("promotion decisions read at start", decisions=read)
         return topic_source.book.lookup, topic_source
-    import redis  # only needed in this mode
-
-    redis_source = RedisSource(redis.Redis.from_url(settings.redis_url), delay)
+    redis_source = RedisSource(redis_client(settings.redis_url), delay)
     return redis_source.book.lookup, redis_source
 
 
@@ -117,12 +120,13 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
     partitions = require_topics(settings.kafka, PRODUCED_TOPICS, co_partitioned=True)
     sink = KafkaSink(settings.kafka, settings.effective_transactional_id, settings.run_id)
     sink.init()
-    done = sink.last_committed_tick(partitions)
+    done = sink.last_committed_tick(partitions, beat)
     sim = Simulation(settings)
     lookup, source = open_promotions(settings, now=sim.tick_start(0))
     sim.lookup = lookup
-    _log().info("producer starting", flights=len(sim.flights), resume_after_tick=done,
-             promotions=settings.promotions, speed=settings.speed, seed=settings.seed)
+    log.info("producer starting", flights=len(sim.flights), resume_after_tick=done,
+             promotions=settings.promotions, speed=settings.speed, seed=settings.seed,
+             transactional_id=settings.effective_transactional_id)
     status.ready, status.reason = True, "producing"
     factor = settings.speed_factor
     max_ticks = 1 if factor is not None else settings.transaction_max_ticks
@@ -159,7 +163,7 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
         written += _commit(sink, batch)
     sink.flush()
     elapsed = time.monotonic() - started
-    _log().info("producer finished", events=written, seconds=round(elapsed, 2),
+    log.info("producer finished", events=written, seconds=round(elapsed, 2),
              events_per_second=round(written / elapsed) if elapsed > 0 else None,
              stopped_by=stop.reason or "end of schedule", **dict(sim.counts))
     status.ready, status.reason = False, "finished"

@@ -14,3 +14,9 @@ TICKS = Counter("producer_ticks_total", "Simulated ticks committed (or skipped o
 SIMULATED_TIME = Gauge("producer_simulated_time_seconds",
                        "End of the last committed tick, simulated epoch seconds")
 LIVE_DISCOUNTS = Gauge("producer_live_discounts", "Flights with a live discount this tick")
+PROMOTION_SOURCE_ERRORS = Counter(
+    "producer_promotion_source_errors_total",
+    "Failed reads of a live promotion source (the last known offers stay in effect), by source "
+    "and reason (unavailable, malformed)", ["source", "reason"])
+RECOVERY_RECORDS = Counter("producer_recovery_records_total",
+                           "Records read at start while looking for the last committed tick")

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from airline_core.errors import InvalidEventError
 from airline_core.events import PromotionEnded, PromotionTriggered, decode_any
+from airline_core.logging import get_logger
 from airline_core.timeutil import parse_utc
 from confluent_kafka import KafkaError
 
+from airline_producer import metrics
 from airline_producer.errors import PromotionSourceError
 from airline_producer.simulation import ActiveDiscount
+
+log = get_logger(__name__)
 
 
 def _epoch(value: datetime) -> int:
@@ -166,30 +170,86 @@ class TopicSource:
         self._consumer.close()
 
 
-class RedisSource:
-    """Reads the engine's live offers, hash ``airline:offer:{flight_id}`` per flight on sale."""
+#: Seconds to wait for Redis to accept a connection or answer: short, like the engine's, so
+#: a hung Redis costs the producer at most this much per attempt.
+REDIS_TIMEOUT_SECONDS = 1.0
+#: After a failed read, Redis is not asked again for this many (wall-clock) seconds: with
+#: ``--speed max`` a tick lasts milliseconds, and a timeout on every tick would stall the run.
+REDIS_RETRY_SECONDS = 5.0
+#: At most one warning per this many seconds while Redis stays unreadable (the metric counts
+#: every failure).
+REDIS_WARN_EVERY_SECONDS = 60.0
 
-    def __init__(self, client: Any, delay_seconds: int) -> None:
+
+def redis_client(url: str) -> Any:
+    """A Redis client with short connect/read timeouts and no retries of its own: the
+    :class:`RedisSource` decides when to try again."""
+    import redis  # only needed in this mode
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                                retry=Retry(NoBackoff(), 0))
+
+
+class RedisSource:
+    """Reads the engine's live offers, hash ``airline:offer:{flight_id}`` per flight on sale.
+
+    The offers are an optimisation of the closed loop, not a dependency of the producer: when
+    Redis cannot be read the last known offers stay in effect (the simulation goes on, as an
+    airline's booking system keeps its last fares when the pricing service is down), a
+    warning is logged at most every ``warn_every`` seconds, ``producer_promotion_source_errors_
+    total`` counts each failure, and Redis is asked again after ``retry_after`` seconds; the
+    first successful read brings every flight back up to date. A malformed offer is skipped
+    the same way, for its flight only.
+    """
+
+    def __init__(self, client: Any, delay_seconds: int,
+                 retry_after: float | None = None, warn_every: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        from redis.exceptions import RedisError
+
         self.book = DiscountBook()
         self._client = client
         self._delay = delay_seconds
+        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
+        self._retry_after = REDIS_RETRY_SECONDS if retry_after is None else retry_after
+        self._warn_every = REDIS_WARN_EVERY_SECONDS if warn_every is None else warn_every
+        self._clock = clock
+        self._next_try = float("-inf")
+        self._next_warning = float("-inf")
+        #: Failed reads since Redis was last readable (0 while it is healthy).
+        self.failures = 0
 
     def refresh(self, now: int, flight_ids: Iterable[str]) -> int:
         """Read the live offer of every flight on sale; record what changed (effective from the
-        offer's ``effective_from`` + delay, never before ``now``)."""
+        offer's ``effective_from`` + delay, never before ``now``). Returns the number of flights
+        whose offer changed (0 when Redis could not be read: nothing changes then)."""
         ids = list(flight_ids)
-        if not ids:
+        if not ids or self._clock() < self._next_try:
             return 0
-        pipe = self._client.pipeline(transaction=False)
-        for flight_id in ids:
-            pipe.hgetall(f"airline:offer:{flight_id}")
         try:
+            pipe = self._client.pipeline(transaction=False)
+            for flight_id in ids:
+                pipe.hgetall(f"airline:offer:{flight_id}")
             results = pipe.execute()
-        except Exception as e:  # redis raises many types (connection, timeout, response)
-            raise PromotionSourceError(f"cannot read live offers from Redis: {e}") from e
+        except self._errors as e:
+            self._failed(e)
+            return 0
+        if self.failures:
+            log.info("live offers readable again; back up to date", failed_reads=self.failures)
+            self.failures = 0
+            self._next_warning = float("-inf")
         changed = 0
         for flight_id, raw in zip(ids, results, strict=True):
-            offer = _parse_offer(raw)
+            try:
+                offer = _parse_offer(raw)
+            except PromotionSourceError as e:
+                metrics.PROMOTION_SOURCE_ERRORS.labels("redis", "malformed").inc()
+                log.warning("malformed live offer skipped; the flight keeps its last known offer",
+                            flight_id=flight_id, error=str(e))
+                continue
             live = self.book.current(flight_id)
             if offer is None:
                 if live is not None:
@@ -201,6 +261,17 @@ class RedisSource:
                 self.book.set(flight_id, max(effective_from + self._delay, now), discount)
                 changed += 1
         return changed
+
+    def _failed(self, error: BaseException) -> None:
+        self.failures += 1
+        now = self._clock()
+        self._next_try = now + self._retry_after
+        metrics.PROMOTION_SOURCE_ERRORS.labels("redis", "unavailable").inc()
+        if now >= self._next_warning:
+            self._next_warning = now + self._warn_every
+            log.warning("cannot read live offers from Redis; keeping the last known offers",
+                        error=str(error), failed_reads=self.failures,
+                        retry_in_seconds=self._retry_after)
 
 
 def _parse_offer(raw: dict[Any, Any] | None) -> tuple[ActiveDiscount, int] | None:
@@ -218,4 +289,4 @@ def _parse_offer(raw: dict[Any, Any] | None) -> tuple[ActiveDiscount, int] | Non
         raise PromotionSourceError(f"malformed live offer {fields!r}: {e}") from e
 
 
-__all__ = ["DiscountBook", "RedisSource", "TopicSource", "book_from_file"]
+__all__ = ["DiscountBook", "RedisSource", "TopicSource", "book_from_file", "redis_client"]
