@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from airline_core.config import KafkaSettings
 from airline_core.crash import crash_point
 from airline_core.events import encode
 from airline_core.kafka import make_consumer, make_producer, produce
+from airline_core.logging import get_logger
 from airline_core.topics import Topic, physical_name
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
@@ -42,6 +43,8 @@ _TRANSIENT: Final = frozenset({
     KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
     KafkaError._TRANSPORT})
 CLIENT_ID: Final = "airline-producer"
+
+log = get_logger(__name__)
 
 
 def tick_of(headers: Sequence[tuple[str, bytes | None]] | None, run_id: str | None = None
@@ -132,9 +135,19 @@ class KafkaSink:
         """Deliver anything still queued (outside transactions there is nothing)."""
         self._producer.flush(self._timeout)
 
-    def last_committed_tick(self, partitions: dict[Topic, int]) -> int:
+    def last_committed_tick(self, partitions: dict[Topic, int],
+                            beat: Callable[[], None] | None = None) -> int:
         """The largest ``tick`` header of this run committed on any partition of the producer's
-        topics (-1 when there is none). Call after :meth:`init` so no transaction is left open."""
+        topics (-1 when there is none). Call after :meth:`init` so no transaction is left open.
+
+        A partition whose tail holds no record of this run (aborted records, or other runs'
+        records written after this run's last tick) is read further back, the window growing
+        x8 until it finds one or reaches the start of the partition: only this run's own
+        records prove its progress, so nothing short of that is correct. That can be a long
+        read on topics shared by many runs, so it is bounded by progress, not by total time:
+        it fails only when no record arrives for ``timeout`` seconds, and it calls ``beat``
+        while it reads, so ``/healthz`` does not take a long recovery for a stalled loop.
+        """
         group = f"airline-producer-recovery-{uuid.uuid4()}"  # reads only, never commits
         consumer = make_consumer(self._kafka, CLIENT_ID, group,
                                  extra={"enable.partition.eof": True})
@@ -143,44 +156,60 @@ class KafkaSink:
             best = -1
             window = 1024
             while parts:
-                found, ends = _read_tails(consumer, parts, window, self._timeout, self._run_id)
+                found, ends = _read_tails(consumer, parts, window, self._timeout, self._run_id,
+                                          beat)
                 best = max([best, *found.values()])
-                # A partition whose tail held no tick of this run (aborted records, or another
-                # run's) is read further back, unless the window already reached its beginning.
+                # A partition whose tail held no tick of this run is read further back, unless
+                # the window already reached its beginning.
                 parts = [part for part in parts if part not in found and ends[part] > window]
                 window *= 8
+                if parts:
+                    log.info("recovery reads further back: no record of this run in the tail",
+                             partitions=len(parts), window=window)
             return best
         finally:
             consumer.close()
 
 
 def _read_tails(consumer: Any, parts: list[tuple[str, int]], window: int, timeout: float,
-                run_id: str) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+                run_id: str, beat: Callable[[], None] | None = None,
+                clock: Callable[[], float] = time.monotonic
+                ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
     """Read the last ``window`` offsets of every partition at once (librdkafka's logical
     ``OFFSET_TAIL``): the largest tick header of ``run_id`` per partition, and each partition's
-    end offset."""
+    end offset. Raises :class:`DeliveryError` when nothing arrives for ``timeout`` seconds
+    (a large window may take longer than that in total, which is fine while records flow);
+    calls ``beat`` at least once a second while reading."""
     consumer.assign([TopicPartition(name, p, OFFSET_TAIL_BASE - window) for name, p in parts])
     found: dict[tuple[str, int], int] = {}
     ends: dict[tuple[str, int], int] = {}
-    deadline = time.monotonic() + timeout
+    deadline = clock() + timeout
     while len(ends) < len(parts):
-        if time.monotonic() > deadline:
+        if beat is not None:
+            beat()
+        if clock() > deadline:
             missing = sorted(set(parts) - set(ends))
-            raise DeliveryError(f"timed out reading the end of {missing} during recovery")
-        message = consumer.poll(1.0)
-        if message is None:
-            continue
-        part = (message.topic(), message.partition())
-        error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                ends[part] = message.offset()
-                continue
-            if error.code() in _TRANSIENT:
-                continue
-            raise DeliveryError(f"cannot read {part} during recovery: {error}")
-        tick = tick_of(message.headers(), run_id)
-        if tick is not None:
-            found[part] = max(found.get(part, -1), tick)
+            raise DeliveryError(
+                f"no progress for {timeout:g}s reading the end of {missing} during recovery")
+        records = 0
+        progressed = False
+        for message in consumer.consume(num_messages=1000, timeout=1.0):
+            part = (message.topic(), message.partition())
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    ends[part] = message.offset()
+                    progressed = True
+                    continue
+                if error.code() in _TRANSIENT:
+                    continue  # not progress: a partition that never recovers still times out
+                raise DeliveryError(f"cannot read {part} during recovery: {error}")
+            records += 1
+            tick = tick_of(message.headers(), run_id)
+            if tick is not None:
+                found[part] = max(found.get(part, -1), tick)
+        if records or progressed:
+            metrics.RECOVERY_RECORDS.inc(records)
+            deadline = clock() + timeout
     consumer.unassign()
     return found, ends

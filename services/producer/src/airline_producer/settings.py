@@ -135,7 +135,8 @@ class Settings:
                              "Redis URL of the engine's live offers (for --promotions redis)")
     transactional_id: str = setting(
         "PRODUCER_TRANSACTIONAL_ID", "",
-        "Kafka transactional.id (empty: airline-producer-<seed>); a restart must reuse it")
+        "Kafka transactional.id (empty: airline-producer-<seed>-<start date>); a restart must "
+        "reuse it, and two runs writing at once need different ones")
     transaction_max_ticks: int = setting(
         "PRODUCER_TRANSACTION_MAX_TICKS", 24,
         "with --speed max, whole ticks grouped into one transaction at most (1: one per tick)",
@@ -153,8 +154,12 @@ class Settings:
 
     @property
     def effective_transactional_id(self) -> str:
-        """The transactional id: given, else derived from the seed (stable across restarts)."""
-        return self.transactional_id or f"airline-producer-{self.seed}"
+        """The transactional id: given, else derived from the seed and start date.
+
+        Stable across restarts of one run (a restart must fence its dead incarnation), and
+        different for runs that are distinct simulations: a new seed or a new start date (the
+        two knobs for "simulate again") gets its own id, so it never fences another run."""
+        return self.transactional_id or f"airline-producer-{self.seed}-{self.start_date}"
 
     @property
     def run_id(self) -> str:
