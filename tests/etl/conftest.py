@@ -35,7 +35,9 @@ def etl_settings(etl_database_url: str, lake_dir: Path) -> Callable[..., Setting
     def make(**overrides: Any) -> Settings:
         given = {"DATABASE_URL": etl_database_url, "LAKE_DIR": str(lake_dir),
                  "PUSHGATEWAY_URL": "", "LOG_FORMAT": "json"}
-        names = {"full": "ETL_FULL", "max_reject_share": "ETL_MAX_REJECT_SHARE"}
+        names = {"full": "ETL_FULL", "max_reject_share": "ETL_MAX_REJECT_SHARE",
+                 "max_files_per_run": "ETL_MAX_FILES_PER_RUN",
+                 "keep_gold_runs": "ETL_KEEP_GOLD_RUNS"}
         for key, value in overrides.items():
             given[names[key]] = str(value)
         return from_values(Settings, given, environ={})

@@ -9,6 +9,7 @@ from decimal import Decimal
 import polars as pl
 import pytest
 from airline_core import events as ev
+from airline_core.errors import InvalidEventError
 from airline_core.ids import derive_id
 from airline_etl import tables, transform
 from etl_lake_fixtures import make_world
@@ -145,3 +146,48 @@ def test_decode_isolates_bad_lines_in_big_batches() -> None:
     decoded, rejects = transform.decode_lines(_lines(lines), "seat_map")
     assert decoded.height == len(lines) - len(bad_positions)
     assert sorted(rejects["line_number"].to_list()) == sorted(p + 1 for p in bad_positions)
+
+
+def _booking_line(price: str, **extra: str) -> str:
+    return json.dumps({
+        "event_type": "BookingCreated", "event_id": f"e-{price}", "flight_id": "F",
+        "event_time": "2025-11-20T08:00:00Z", "booking_id": "b", "channel": "WEB",
+        "fare_bucket": "K", "currency": "GBP", "total_price": price,
+        "passengers": [{"passenger_id": "p", "seat_id": "1A", "cabin_code": "Y"}], **extra})
+
+
+@pytest.mark.parametrize("price", ["140.005", "140.999", "1e3", "1E3", "-1.00", "+1.00",
+                                   "123456789.00", "1.", ".5", " 1.00", "1,00", "NaN", "inf",
+                                   "\u0661\u0662.00", ""])
+def test_money_that_a_cast_would_round_or_reinterpret_is_rejected(price: str) -> None:
+    """A price is loaded exactly as written or not at all: never rounded to the cent."""
+    result = transform.validate(_lines([_booking_line(price)]), "bookings")
+    assert result.events.height == 0
+    assert "total_price missing or not an amount" in result.rejects["reason"][0]
+
+
+@pytest.mark.parametrize(("price", "exact"), [
+    ("140", "140.00"), ("140.5", "140.50"), ("140.05", "140.05"), ("0", "0.00"),
+    ("99999999.99", "99999999.99")])
+def test_money_within_numeric_10_2_is_loaded_exactly(price: str, exact: str) -> None:
+    result = transform.validate(_lines([_booking_line(price)]), "bookings")
+    assert result.rejects.height == 0
+    assert result.events["total_price"].to_list() == [Decimal(exact)]
+
+
+@pytest.mark.parametrize(("version", "ok"), [
+    ("1.0", True), ("1.7", True), (f"{ev.SCHEMA_MAJOR}.12", True), ("2.0", False),
+    ("0.9", False), ("1", False), ("1.x", False), ("v1.0", False)])
+def test_schema_version_follows_the_contracts_rule(version: str, ok: bool) -> None:
+    """The ETL accepts exactly what ``airline_core.events.check_schema_version`` accepts."""
+    result = transform.validate(_lines([_booking_line("1.00", schema_version=version)]),
+                                "bookings")
+    try:
+        ev.check_schema_version(version)
+        contract_ok = True
+    except (InvalidEventError, ValueError):
+        contract_ok = False
+    assert ok == contract_ok
+    assert (result.events.height == 1) == ok
+    if not ok:
+        assert f"unsupported schema_version {version}" in result.rejects["reason"][0]

@@ -39,7 +39,7 @@ def test_settings_names_from_the_brief() -> None:
     settings = from_values(Settings, {}, environ={})
     assert isinstance(settings, Settings) and settings.seed == 42
     assert settings.metrics_port == 8001 and settings.speed == "max"
-    assert settings.effective_transactional_id == "airline-producer-42"
+    assert settings.effective_transactional_id == f"airline-producer-42-{settings.start_date}"
 
 
 def test_bench_prints_the_in_process_rate(capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,3 +107,64 @@ def test_another_run_on_the_same_topics_is_not_taken_for_a_restart(
     for key, values in expected_per_key().items():
         assert got[key][len(earlier_records.get(key, [])):] == values, \
             f"{key}: the second run lost or reordered events"
+
+
+def test_recovery_reads_back_past_other_runs_and_beats(kafka_bootstrap: str,
+                                                       unique_name: Callable[[str], str]) -> None:
+    """This run's last tick lies behind thousands of another run's records on every partition:
+    recovery reads back (window x8) until it finds it, beating ``/healthz`` while it reads."""
+    from airline_core.kafka import make_producer
+    from airline_core.topics import physical_name
+    from airline_producer.kafka_sink import PRODUCED_TOPICS, RUN_HEADER, TICK_HEADER, KafkaSink
+    from airline_producer.simulation import Simulation
+    from producer_support import PARTITIONS
+
+    kafka = create_topics(kafka_bootstrap, unique_name("prodrecover") + "-")
+    config = small_settings(**RUN, kafka=kafka, metrics_port=0,
+                            transactional_id=unique_name("prodrecover-tx"))
+    sink = KafkaSink(kafka, config.effective_transactional_id, config.run_id)
+    sink.init()
+    ticks = [t for t in Simulation(config).run() if t.events][:30]
+    sink.write(ticks)
+    other = make_producer(kafka, "test-other-run")
+    headers: list[tuple[str, str | bytes | None]] = [(TICK_HEADER, b"999999"),
+                                                     (RUN_HEADER, b"another-run")]
+    for topic in PRODUCED_TOPICS:
+        for partition in range(PARTITIONS):
+            for n in range(3000):  # > 1024: the first window holds only the other run
+                other.produce(physical_name(topic, kafka.topic_prefix), b"x", str(n).encode(),
+                              partition=partition, headers=headers)
+        other.flush(30)
+    beats = [0]
+
+    def beat() -> None:
+        beats[0] += 1
+
+    assert sink.last_committed_tick({t: PARTITIONS for t in PRODUCED_TOPICS}, beat) == \
+        ticks[-1].index
+    assert beats[0] > 0, "recovery never beat /healthz"
+
+
+def test_runs_with_one_seed_and_different_dates_do_not_fence_each_other(
+        kafka_bootstrap: str, unique_name: Callable[[str], str]) -> None:
+    """Default transactional ids: a second run (same seed, new start date) registering its id
+    does not fence the first, which still commits; a restart of the first does fence it."""
+    import zlib
+
+    from airline_core.errors import AirlineError
+    from airline_producer.kafka_sink import KafkaSink
+    from airline_producer.simulation import Simulation
+
+    kafka = create_topics(kafka_bootstrap, unique_name("prodfence") + "-")
+    seed = zlib.crc32(kafka.topic_prefix.encode())  # default ids unique to this test
+    first = small_settings(**{**RUN, "seed": seed}, kafka=kafka)
+    second = first.replace(start_date="2025-12-05")
+    assert first.effective_transactional_id != second.effective_transactional_id
+    ticks = [t for t in Simulation(first).run() if t.events][:2]
+    sink = KafkaSink(kafka, first.effective_transactional_id, first.run_id)
+    sink.init()
+    KafkaSink(kafka, second.effective_transactional_id, second.run_id).init()
+    assert sink.write(ticks[:1]) > 0  # not fenced by the other run
+    KafkaSink(kafka, first.effective_transactional_id, first.run_id).init()  # a restart
+    with pytest.raises(AirlineError):
+        sink.write(ticks[1:])  # the old incarnation is fenced, as it must be

@@ -6,6 +6,7 @@ it owns the connection, the order of effects and the crash points the kill -9 te
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,12 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import psycopg2
 import psycopg2.extensions
 from airline_core.crash import crash_point
 from airline_core.logging import get_logger
 
 from airline_etl import gold, lake, metrics, tables, transform, warehouse
-from airline_etl.errors import RejectLimitError
+from airline_etl.errors import PostCommitError, RejectLimitError
 from airline_etl.settings import Settings
 
 log = get_logger(__name__)
@@ -48,6 +50,8 @@ class RunSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     gold_dir: str | None = None
     pointer_recovered: str | None = None
+    files_left: int = 0  # new entries left for the next runs (ETL_MAX_FILES_PER_RUN)
+    gold_pending: str | None = None  # committed, but CURRENT not switched: why
 
     @property
     def reject_share(self) -> float:
@@ -76,8 +80,14 @@ class RunSummary:
                      "fact_booking.cancellation_time", "fact_promotions.end_time"):
             if name in self.changed:
                 out.append(f"    rows {name:<53} changed {self.changed[name]:>12}")
+        if self.files_left:
+            out.append(f"  {self.files_left} more new lake entries left for the next runs "
+                       "(ETL_MAX_FILES_PER_RUN)")
         if self.gold_dir:
             out.append(f"  gold {self.gold_dir}")
+        if self.gold_pending:
+            out.append(f"  gold CURRENT NOT switched to this run ({self.gold_pending}); the "
+                       "warehouse holds it, the next run switches CURRENT")
         if self.pointer_recovered:
             out.append(f"  gold CURRENT recovered to {self.pointer_recovered}")
         out.append("  seconds " + "  ".join(f"{k} {v:.2f}" for k, v in self.seconds.items()))
@@ -110,17 +120,17 @@ def make_run_id(entries: Sequence[lake.LakeEntry], now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S%fZ}-{digest.hexdigest()[:8]}"
 
 
-def _recover_pointer(conn: psycopg2.extensions.connection, lake_dir: Path) -> str | None:
+def _recover_pointer(conn: psycopg2.extensions.connection, lake_dir: Path,
+                     latest: warehouse.CommittedRun | None) -> str | None:
     """Make gold CURRENT name the newest committed run (called under the load lock).
 
     A run that died after its commit but before switching CURRENT left its folder: finish the
     switch. If that folder is gone (gold deleted by hand), export it again from the warehouse,
     which under the lock is exactly the state that run committed.
     """
-    latest = warehouse.latest_run(conn)
     if latest is None:
         return None
-    run_id, _ = latest
+    run_id = latest.run_id
     folder = gold.run_dir(lake_dir, run_id)
     if gold.current_run(lake_dir) == run_id and folder.is_dir():
         return None
@@ -245,29 +255,38 @@ def _write_gold(conn: psycopg2.extensions.connection, folder: Path,
 
 
 def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
-    """One ETL run. Raises :class:`RejectLimitError` (exit 3) or another error (exit 1)."""
+    """One ETL run. Raises :class:`RejectLimitError` (exit 3), :class:`PostCommitError` (exit 1,
+    but the run is committed) or another error (exit 1, nothing changed)."""
     started = now or datetime.now(UTC)
     clock = time.monotonic()
     summary = RunSummary(mode="full" if settings.full else "incremental")
     progress = Progress()
+    committed = False
     conn = warehouse.connect(settings.database_url.reveal())
     try:
         warehouse.migrate(conn)
         loaded = warehouse.begin_load(conn, settings.full)
-        summary.pointer_recovered = _recover_pointer(conn, settings.lake_dir)
+        latest = warehouse.latest_run(conn)
+        summary.pointer_recovered = _recover_pointer(conn, settings.lake_dir, latest)
+        # A migration applied since the latest run may have changed data its gold folder holds:
+        # run even without new lake entries, and export every table again.
+        refresh_gold = latest is not None and latest.migrated_since
         if not (settings.lake_dir / lake.RAW).is_dir():
             log.warning("the lake has no raw/ directory yet", lake_dir=str(settings.lake_dir))
         entries = lake.discover(settings.lake_dir)
-        todo = entries if settings.full else lake.new_entries(entries, loaded)
+        new = entries if settings.full else lake.new_entries(entries, loaded)
+        todo = lake.oldest_first(new, settings.max_files_per_run)
         summary.files = len(todo)
-        if not todo and not settings.full:
+        summary.files_left = len(new) - len(todo)
+        if not todo and not settings.full and not refresh_gold:
             conn.rollback()
             summary.seconds["total"] = time.monotonic() - clock
             _observe(summary)
             return summary
         run_id = make_run_id(todo, started)
         summary.run_id = run_id
-        log.info("run started", run_id=run_id, mode=summary.mode, files=len(todo))
+        log.info("run started", run_id=run_id, mode=summary.mode, files=len(todo),
+                 files_left=summary.files_left, gold_refresh=refresh_gold)
         bulk = warehouse.bulk_candidates(conn)
         warehouse.create_staging(conn, bulk)
         rebuild = warehouse.drop_indexes(conn, bulk)
@@ -293,9 +312,13 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         t = time.monotonic()
         progress.show("writing gold")
         folder = gold.run_dir(settings.lake_dir, run_id)
-        # After --full every table is re-exported: "unchanged" is only known incrementally.
-        _write_gold(conn, folder, None if settings.full else summary.changed,
-                    gold.current_dir(settings.lake_dir))
+        # A table this run did not change is linked from the warehouse's own latest run (its
+        # folder equals the warehouse before this run), never from whatever CURRENT names: a
+        # fresh warehouse over an old lake has no run, and CURRENT is another warehouse's.
+        # After --full or a migration every table is exported again.
+        previous = (None if latest is None or refresh_gold or settings.full
+                    else gold.run_dir(settings.lake_dir, latest.run_id))
+        _write_gold(conn, folder, None if previous is None else summary.changed, previous)
         summary.gold_dir = str(folder)
         summary.seconds["gold"] = time.monotonic() - t
         warehouse.record_run(conn, {
@@ -306,25 +329,52 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         crash_point("etl.before_commit")
         t = time.monotonic()
         conn.commit()
-        summary.seconds["commit"] = time.monotonic() - t
-        crash_point("etl.after_commit_before_pointer")
-        gold.switch(settings.lake_dir, run_id)
-        gold.prune(settings.lake_dir, warehouse.recent_runs(conn, settings.keep_gold_runs))
-        conn.rollback()  # end the read-only transaction recent_runs opened
+        committed = True  # from here on the run folder is the warehouse's: never delete it
         summary.status = "loaded"
+        summary.seconds["commit"] = time.monotonic() - t
+        _after_commit(conn, settings, summary, run_id)
         summary.seconds["total"] = time.monotonic() - clock
         progress.done()
         _observe(summary)
+        if summary.gold_pending:
+            raise PostCommitError(
+                f"run {run_id} is committed to the warehouse, but gold CURRENT was not "
+                f"switched to it ({summary.gold_pending}); gold still shows the previous run "
+                "until the next run switches it", summary)
         return summary
     except BaseException:
         progress.done()
         if not conn.closed:
-            conn.rollback()
-        if summary.run_id and summary.status != "loaded":  # nothing refers to its gold folder
+            # A broken connection: the server rolls back (or has already committed).
+            with contextlib.suppress(psycopg2.Error):
+                conn.rollback()
+        if summary.run_id and not committed:  # nothing refers to its gold folder
             shutil.rmtree(gold.run_dir(settings.lake_dir, summary.run_id), ignore_errors=True)
         raise
     finally:
         conn.close()
+
+
+def _after_commit(conn: psycopg2.extensions.connection, settings: Settings,
+                  summary: RunSummary, run_id: str) -> None:
+    """Switch CURRENT to the committed run and prune old folders. Nothing here may undo or
+    deny the commit: a failure is recorded (``summary.gold_pending``) or logged, and the next
+    run repairs it (``_recover_pointer``, ``gold.prune``)."""
+    try:
+        crash_point("etl.after_commit_before_pointer")
+        gold.switch(settings.lake_dir, run_id)
+    except Exception as e:  # reported truthfully, never as "unchanged"
+        summary.status = "loaded (gold CURRENT not switched)"
+        summary.gold_pending = f"{type(e).__name__}: {e}"
+        log.error("run committed, gold CURRENT not switched; the next run switches it",
+                  run_id=run_id, error=summary.gold_pending)
+        return
+    try:
+        gold.prune(settings.lake_dir, warehouse.recent_runs(conn, settings.keep_gold_runs))
+        conn.rollback()  # end the read-only transaction recent_runs opened
+    except Exception as e:  # the run is committed and CURRENT switched
+        log.warning("old gold run folders not pruned; the next run prunes them",
+                    run_id=run_id, error=f"{type(e).__name__}: {e}")
 
 
 def _observe(summary: RunSummary) -> None:

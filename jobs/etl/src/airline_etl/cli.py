@@ -1,8 +1,10 @@
 """``airline-etl``: load new lake files into gold parquet and the Postgres warehouse.
 
 Exit codes (for a CronJob): 0 loaded or nothing new; 1 failed (database, lake or unexpected
-error; the warehouse and gold are unchanged); 2 configuration error; 3 too many invalid lines
-(over ETL_MAX_REJECT_SHARE: nothing loaded, the rejects are recorded in etl_rejects).
+error; the warehouse and gold are unchanged) or, after the commit, gold CURRENT not switched
+(the warehouse holds the run; the next run switches CURRENT; the log says which); 2
+configuration error; 3 too many invalid lines (over ETL_MAX_REJECT_SHARE: nothing loaded, the
+rejects are recorded in etl_rejects).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from airline_core.logging import configure_logging, get_logger, uses_json
 
 from airline_etl import metrics
 from airline_etl.app import RunSummary, run
-from airline_etl.errors import EtlError, RejectLimitError
+from airline_etl.errors import EtlError, PostCommitError, RejectLimitError
 from airline_etl.settings import Settings
 
 log = get_logger(__name__)
@@ -28,7 +30,8 @@ _DESCRIPTION = (
     "Turn the raw lake (LAKE_DIR/raw) into gold parquet (LAKE_DIR/gold) and the Postgres "
     "warehouse (DATABASE_URL). Incremental: only lake files not loaded before are read; "
     "--full rebuilds everything. Exit codes: 0 ok (loaded or nothing new), 1 failed (nothing "
-    "changed), 2 configuration error, 3 too many invalid lines (nothing loaded).")
+    "changed; or loaded but gold CURRENT not switched, repaired by the next run), 2 "
+    "configuration error, 3 too many invalid lines (nothing loaded).")
 
 
 def _bare_flags(argv: Sequence[str]) -> list[str]:
@@ -60,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("too many invalid lines", error=str(e))
         summary = e.summary
         code = EXIT_REJECTS
+    except PostCommitError as e:  # committed: say so, never "unchanged"
+        log.error("loaded; gold pointer not switched, the next run repairs it", error=str(e))
+        summary = e.summary
     except (EtlError, psycopg2.Error, OSError) as e:
         log.error("run failed; the warehouse and gold are unchanged", error=str(e),
                   error_type=type(e).__name__)

@@ -80,15 +80,36 @@ WHERE b.booking_id = c.booking_id AND b.passenger_id = c.passenger_id
   AND b.cancellation_time IS DISTINCT FROM c.t
 """
 
-#: ``fact_promotions.end_time`` from ``fact_promotion_end``.
-APPLY_PROMOTION_ENDS: Final = """
-UPDATE fact_promotions p SET end_time = e.end_time, end_reason = e.end_reason
-FROM fact_promotion_end e
-WHERE p.promo_id = e.promo_id
-  AND p.promo_id IN (SELECT promo_id FROM stg_promotion
-                     UNION SELECT promo_id FROM stg_promotion_end)
-  AND (p.end_time, p.end_reason) IS DISTINCT FROM (e.end_time, e.end_reason)
+#: ``fact_promotions.end_time`` / ``end_reason`` of every trigger of the flights a run touched.
+#: Each escalation is a new ``PromotionTriggered`` with a new ``promo_id`` and the engine's
+#: ``PromotionEnded`` names only the last one, so a trigger ends at whichever comes first: its
+#: own ``PromotionEnded`` (its reason), or the flight's next trigger (``'escalated'``). Computed
+#: per flight from the warehouse (a later run bringing the next trigger updates the earlier
+#: row), so incremental equals full. Migration 003 applies the same rule to rows loaded before.
+PROMOTION_END_ROWS: Final = """
+t AS (SELECT p.event_id, p.promo_id,
+             lead(p.promo_time) OVER (PARTITION BY p.flight_id
+                                      ORDER BY p.promo_time, p.event_id) AS next_time
+      FROM fact_promotions p JOIN touched USING (flight_id)),
+n AS (SELECT t.event_id,
+             CASE WHEN e.end_time IS NOT NULL
+                       AND (t.next_time IS NULL OR e.end_time <= t.next_time)
+                  THEN e.end_time ELSE t.next_time END AS end_time,
+             CASE WHEN e.end_time IS NOT NULL
+                       AND (t.next_time IS NULL OR e.end_time <= t.next_time)
+                  THEN e.end_reason
+                  WHEN t.next_time IS NOT NULL THEN 'escalated' END AS end_reason
+      FROM t LEFT JOIN fact_promotion_end e ON e.promo_id = t.promo_id)
+UPDATE fact_promotions p SET end_time = n.end_time, end_reason = n.end_reason FROM n
+WHERE p.event_id = n.event_id
+  AND (p.end_time, p.end_reason) IS DISTINCT FROM (n.end_time, n.end_reason)
 """
+
+APPLY_PROMOTION_ENDS: Final = """
+WITH touched AS (SELECT flight_id FROM stg_promotion
+                 UNION SELECT p.flight_id FROM fact_promotions p
+                       JOIN stg_promotion_end s ON s.promo_id = p.promo_id),
+""" + PROMOTION_END_ROWS
 
 #: ``fact_flight_outcome`` for the departed flights the run touched.
 FLIGHT_OUTCOME: Final = """

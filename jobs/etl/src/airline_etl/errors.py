@@ -30,3 +30,16 @@ class RejectLimitError(EtlError):
     def __init__(self, message: str, summary: Any = None) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class PostCommitError(EtlError):
+    """The run's transaction is committed (the warehouse holds it), but a step after the commit
+    failed: gold ``CURRENT`` was not switched to the run (exit 1). Gold still shows the previous
+    run; the next run switches it (under the load lock) before it does anything else.
+
+    ``summary`` is the run's :class:`~airline_etl.app.RunSummary`, for the CLI to print.
+    """
+
+    def __init__(self, message: str, summary: Any = None) -> None:
+        super().__init__(message)
+        self.summary = summary

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
@@ -69,15 +70,23 @@ def current_dir(lake_dir: Path) -> Path | None:
 
 
 def switch(lake_dir: Path, run_id: str) -> None:
-    """Point CURRENT at ``run_id``: write a temp file, fsync, rename over CURRENT (atomic)."""
+    """Point CURRENT at ``run_id``: write a temp file, fsync, rename over CURRENT (atomic).
+
+    The temp name is unique per call (a uuid, not the pid: every container is PID 1, so two
+    pods sharing the lake would otherwise write the same temp file).
+    """
     base = gold_dir(lake_dir)
     base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".{POINTER}.{os.getpid()}.tmp"
-    with tmp.open("w") as f:
-        f.write(run_id + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, base / POINTER)
+    tmp = base / f".{POINTER}.{uuid.uuid4().hex}.tmp"
+    try:
+        with tmp.open("w") as f:
+            f.write(run_id + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, base / POINTER)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(base)
 
 

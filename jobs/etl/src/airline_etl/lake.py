@@ -65,6 +65,9 @@ class LakeEntry:
     kind: str  # "manifest" or "legacy"
     files: tuple[DataFile, ...]
     records: int | None
+    #: When the entry was completed (the manifest's, or old day file's, modification time):
+    #: the order in which a capped run (``ETL_MAX_FILES_PER_RUN``) takes entries.
+    mtime_ns: int = 0
 
     @property
     def legacy(self) -> bool:
@@ -98,7 +101,8 @@ def _manifest_entry(lake_dir: Path, topic: str, path: Path) -> LakeEntry:
         if rel.is_absolute() or ".." in rel.parts:
             raise LakeError(f"manifest {key} names a file outside the lake: {f.path}")
     return LakeEntry(key=key, sha256=hashlib.sha256(raw).hexdigest(), topic=topic,
-                     kind="manifest", files=files, records=records)
+                     kind="manifest", files=files, records=records,
+                     mtime_ns=path.stat().st_mtime_ns)
 
 
 def discover(lake_dir: Path, topics: Iterable[str] = LAKE_TOPICS) -> list[LakeEntry]:
@@ -117,13 +121,29 @@ def discover(lake_dir: Path, topics: Iterable[str] = LAKE_TOPICS) -> list[LakeEn
                     key = path.relative_to(lake_dir).as_posix()
                     entries.append(LakeEntry(
                         key=key, sha256=_sha256_file(path), topic=topic, kind="legacy",
-                        files=(DataFile(path=key),), records=None))
+                        files=(DataFile(path=key),), records=None,
+                        mtime_ns=path.stat().st_mtime_ns))
     return entries
 
 
 def new_entries(entries: Iterable[LakeEntry], loaded: set[tuple[str, str]]) -> list[LakeEntry]:
     """The entries whose (key, sha256) the warehouse has not recorded as loaded."""
     return [e for e in entries if (e.key, e.sha256) not in loaded]
+
+
+def oldest_first(entries: Iterable[LakeEntry], limit: int) -> list[LakeEntry]:
+    """The ``limit`` oldest entries (all when ``limit`` is 0), in discovery order.
+
+    Oldest = completed first (modification time, then key: offsets in roll names are
+    zero-padded, so a partition's rolls sort in offset order). Taking the oldest means every
+    entry is eventually loaded while the writer keeps adding new ones; the order in which
+    entries are loaded does not change the result (incremental equals full).
+    """
+    entries = list(entries)
+    if limit <= 0 or len(entries) <= limit:
+        return entries
+    chosen = {id(e) for e in sorted(entries, key=lambda e: (e.mtime_ns, e.key))[:limit]}
+    return [e for e in entries if id(e) in chosen]
 
 
 def _lines_of(content: bytes, source_file: str, legacy: bool) -> pl.DataFrame:

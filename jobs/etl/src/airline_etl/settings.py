@@ -32,3 +32,10 @@ class Settings:
     keep_gold_runs: int = setting(
         "ETL_KEEP_GOLD_RUNS", 3, "gold run folders kept (the current one and older ones)",
         check=lambda v: None if v >= 1 else "must be 1 or more")
+    max_files_per_run: int = setting(
+        "ETL_MAX_FILES_PER_RUN", 0,
+        "largest number of lake entries (manifests or old day files) one run loads, oldest "
+        "first; the next run continues where it stopped. Bounds the run's memory (0: no cap). "
+        "With --full the run empties the warehouse and loads the oldest N; the following "
+        "(incremental) runs load the rest",
+        check=lambda v: None if v >= 0 else "must be 0 (no cap) or more")

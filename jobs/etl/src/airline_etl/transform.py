@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Final
 
 import polars as pl
-from airline_core.events import event_types_of
+from airline_core.errors import InvalidEventError
+from airline_core.events import SCHEMA_MAJOR, check_schema_version, event_types_of
 from airline_core.ids import derive_id
 from airline_core.topics import Topic
 
@@ -24,6 +25,11 @@ S: Final = pl.String()
 TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%#z"
 UTC_TIME: Final = pl.Datetime("us", "UTC")
 MONEY: Final = pl.Decimal(10, 2)
+#: Money as text: not negative, at most 2 decimals, fits numeric(10,2). Checked on the text
+#: before the cast, because a cast rounds ("140.005" -> 140.00, "140.999" -> 141.00) and
+#: accepts exponents ("1e3"): an amount that is not exactly representable is a reject, never a
+#: silently different price. ASCII digits only (a regex ``\d`` would admit other scripts).
+MONEY_TEXT: Final = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
 _DECODE_BLOCK: Final = 65536
 
 COMMON: Final = {"event_type": S, "event_id": S, "event_time": S, "schema_version": S,
@@ -73,7 +79,8 @@ _KIND_PROBLEM: Final = {
     TEXT: "missing or empty", STR: "missing", TIME: "missing or not an ISO-8601 time with zone",
     UINT: "missing or not an integer in [0, 2^31)", INT: "missing or not a 32-bit integer",
     POS: "missing or not an integer in [1, 2^31)", BIGUINT: "missing or not an integer >= 0",
-    MONEY_K: "missing or not an amount >= 0 (10,2)",
+    MONEY_K: "missing or not an amount >= 0 with at most 8 digits and 2 decimals "
+             "(numeric(10,2), no rounding)",
     FRACTION: "missing or not a number in [0, 1]", PCT: "missing or not an integer in [0, 100]",
     FLOAT: "missing or not a number", LIST: "missing or not a list",
     NELIST: "missing or an empty list",
@@ -212,7 +219,7 @@ def _typed(column: str, kind: str) -> pl.Expr:
     if kind in (UINT, INT, POS, PCT, BIGUINT):
         return c.cast(pl.Int64, strict=False)
     if kind == MONEY_K:
-        return c.cast(MONEY, strict=False)
+        return pl.when(c.str.contains(MONEY_TEXT)).then(c.cast(MONEY, strict=False))
     if kind in (FRACTION, FLOAT):
         return c.cast(pl.Float64, strict=False)
     return c
@@ -278,10 +285,7 @@ def validate(lines: pl.DataFrame, topic: str) -> TopicEvents:
             pl.format("event_type {} does not belong on topic " + topic, pl.col("event_type"))),
         pl.when(pl.col("event_id").is_null() | (pl.col("event_id") == "")).then(
             pl.lit("event_id missing")),
-        pl.when(pl.col("schema_version").is_not_null()
-                & ~pl.col("schema_version").str.contains(r"^1\.\d+$")).then(
-            pl.format("unsupported schema_version {} (this reader understands 1.x)",
-                      pl.col("schema_version"))),
+        _schema_version_check(decoded),
         pl.when(pl.col("_event_time").is_null()).then(
             pl.lit("event_time missing or not an ISO-8601 time with zone")),
         pl.when(pl.col("flight_id").is_null() | (pl.col("flight_id") == "")).then(
@@ -315,6 +319,27 @@ def validate(lines: pl.DataFrame, topic: str) -> TopicEvents:
     events = events.unique(subset="event_id", keep="first", maintain_order=True)
     return TopicEvents(topic=topic, events=events, rejects=rejects.sort(
         "source_file", "line_number"), lines=lines.height, duplicates=before - events.height)
+
+
+def _schema_version_check(decoded: pl.DataFrame) -> pl.Expr:
+    """The reason for an unsupported ``schema_version`` (absent is accepted: old events).
+
+    The rule is the contract's own (:func:`airline_core.events.check_schema_version`: same
+    major as ``SCHEMA_MAJOR``, any minor), applied to each distinct version present (a handful
+    per batch), so the ETL and every other reader accept exactly the same versions.
+    """
+    if not decoded.height:
+        return pl.lit(None, S)
+    problems: dict[str, str] = {}
+    for version in decoded["schema_version"].drop_nulls().unique().to_list():
+        try:
+            check_schema_version(version)
+        except (InvalidEventError, ValueError) as e:
+            problems[version] = (f"unsupported schema_version {version} (this reader "
+                                 f"understands {SCHEMA_MAJOR}.x: {e})")[:500]
+    if not problems:
+        return pl.lit(None, S)
+    return pl.col("schema_version").replace_strict(problems, default=None, return_dtype=S)
 
 
 def _nested_checks(topic: str) -> list[pl.Expr]:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -127,8 +128,10 @@ def migrate(conn: psycopg2.extensions.connection) -> list[int]:
                             "add a new migration instead")
                     continue
                 cur.execute(m.sql)
-                cur.execute("INSERT INTO schema_migrations (version, name, checksum) "
-                            "VALUES (%s, %s, %s)", (m.version, m.name, m.checksum))
+                # clock_timestamp(): compared with etl_runs.committed_at (latest_run).
+                cur.execute("INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                            "VALUES (%s, %s, %s, clock_timestamp())",
+                            (m.version, m.name, m.checksum))
                 applied_now.append(m.version)
         conn.commit()
     except BaseException:
@@ -319,22 +322,41 @@ def apply(conn: psycopg2.extensions.connection, run_id: str,
 
 
 def record_run(conn: psycopg2.extensions.connection, run: Mapping[str, Any]) -> None:
-    """Insert the run's row into ``etl_runs`` (same transaction as the data)."""
+    """Insert the run's row into ``etl_runs`` (same transaction as the data).
+
+    ``committed_at`` is ``clock_timestamp()`` (now, under the load lock), not ``now()`` (the
+    transaction's start): a run that waited for the lock started before the run it waited for
+    committed, and "the latest run" must be the last one committed.
+    """
     with conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO etl_runs (run_id, mode, started_at, files, lines, events, duplicates, "
-            "rejects, gold_dir, table_rows) VALUES (%(run_id)s, %(mode)s, %(started_at)s, "
-            "%(files)s, %(lines)s, %(events)s, %(duplicates)s, %(rejects)s, %(gold_dir)s, "
-            "%(table_rows)s)", run)
+            "INSERT INTO etl_runs (run_id, mode, started_at, committed_at, files, lines, events, "
+            "duplicates, rejects, gold_dir, table_rows) VALUES (%(run_id)s, %(mode)s, "
+            "%(started_at)s, clock_timestamp(), %(files)s, %(lines)s, %(events)s, "
+            "%(duplicates)s, %(rejects)s, %(gold_dir)s, %(table_rows)s)", run)
 
 
-def latest_run(conn: psycopg2.extensions.connection) -> tuple[str, str] | None:
-    """(run id, gold dir) of the newest committed run, or None."""
+@dataclass(frozen=True)
+class CommittedRun:
+    """The newest committed run: its id (names its gold folder) and when it committed."""
+
+    run_id: str
+    gold_dir: str
+    committed_at: datetime
+    #: A migration was applied after this run committed: a migration may change data, so this
+    #: run's gold folder may no longer equal the warehouse.
+    migrated_since: bool
+
+
+def latest_run(conn: psycopg2.extensions.connection) -> CommittedRun | None:
+    """The newest committed run, or None (no run yet: no gold folder belongs to this
+    warehouse, whatever ``gold/CURRENT`` says)."""
     with conn.cursor() as cur:
-        cur.execute("SELECT run_id, gold_dir FROM etl_runs ORDER BY committed_at DESC, "
-                    "run_id DESC LIMIT 1")
+        cur.execute("SELECT r.run_id, r.gold_dir, r.committed_at, EXISTS ("
+                    "SELECT 1 FROM schema_migrations m WHERE m.applied_at > r.committed_at) "
+                    "FROM etl_runs r ORDER BY r.committed_at DESC, r.run_id DESC LIMIT 1")
         row = cur.fetchone()
-    return (row[0], row[1]) if row else None
+    return CommittedRun(row[0], row[1], row[2], bool(row[3])) if row else None
 
 
 def recent_runs(conn: psycopg2.extensions.connection, limit: int) -> list[str]:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -33,6 +35,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from airline_engine import metrics
 from airline_engine._log import logger
 from airline_engine.core import COMPONENT, EngineCore, Output, core_config
+from airline_engine.errors import TransactionStuckError
 from airline_engine.merge import PartitionMerger, Pending
 from airline_engine.offers import LiveOffers, offer_of
 from airline_engine.restore import ChangelogReader
@@ -42,6 +45,8 @@ from airline_engine.state import encode_record
 log = logger(__name__)
 EOF_CODE: Final = KafkaError._PARTITION_EOF
 TXN_TIMEOUT_S: Final = 30.0
+#: How long past its own timeout a transactional call may block before it is abandoned.
+TXN_GRACE_S: Final = 5.0
 
 
 @dataclass(eq=False)
@@ -93,6 +98,7 @@ class EngineApp:
         self._history: dict[int, dict[str, Any]] = {}
         self.health: HealthServer | None = None
         self._producer: Any = None
+        self._abandoned: list[Any] = []  # producers whose blocked calls were given up on
         self._consumer: Any = None
         self._reader: ChangelogReader | None = None
 
@@ -137,24 +143,9 @@ class EngineApp:
         require_topics(s.kafka, (Topic.INVENTORY_METRICS, Topic.PROMO_DECISIONS,
                                  Topic.DEAD_LETTER))
         client_id = f"{s.group_id}-{s.instance_id}"
-        self._producer = make_producer(s.kafka, client_id, transactional_id=s.transactional_id,
-                                       extra={"transaction.timeout.ms": 60000,
-                                              "error_cb": self._on_error})
-        self._producer.init_transactions(TXN_TIMEOUT_S)
+        self._producer = self._transactional_producer()
         self._reader = ChangelogReader(s.kafka, self._changelog, client_id)
-        self._consumer = make_consumer(s.kafka, client_id, s.group_id, extra={
-            "group.protocol": "classic",
-            "partition.assignment.strategy": "range",
-            "group.instance.id": s.instance_id,
-            "session.timeout.ms": s.session_timeout_ms,
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 50,
-            "statistics.interval.ms": 5000,
-            "stats_cb": self._on_stats,
-            "error_cb": self._on_error,
-        })
-        self._consumer.subscribe(self._inputs, on_assign=self._on_assign,
-                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self._consumer = self._subscribed_consumer()
         log.info("engine started", transactional_id=s.transactional_id, policy=s.policy,
                  group_id=s.group_id, instance_id=s.instance_id,
                  metrics_port=self.health.port)
@@ -168,6 +159,56 @@ class EngineApp:
         finally:
             self._shutdown()
         return 0
+
+    def _transactional_producer(self) -> Any:
+        """The output producer, registered (``init_transactions`` fences any older incarnation
+        of the transactional id, in this process or a crashed one, and aborts its open
+        transaction)."""
+        s = self.settings
+        producer = make_producer(s.kafka, f"{s.group_id}-{s.instance_id}",
+                                 transactional_id=s.transactional_id,
+                                 extra={"transaction.timeout.ms": 60000,
+                                        "error_cb": self._on_error})
+        producer.init_transactions(TXN_TIMEOUT_S)
+        return producer
+
+    def _subscribed_consumer(self) -> Any:
+        """The input consumer, subscribed: classic protocol, range assignor, static member."""
+        s = self.settings
+        consumer = make_consumer(s.kafka, f"{s.group_id}-{s.instance_id}", s.group_id, extra={
+            "group.protocol": "classic",
+            "partition.assignment.strategy": "range",
+            "group.instance.id": s.instance_id,
+            "session.timeout.ms": s.session_timeout_ms,
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 50,
+            "statistics.interval.ms": 5000,
+            "stats_cb": self._on_stats,
+            "error_cb": self._on_error,
+        })
+        consumer.subscribe(self._inputs, on_assign=self._on_assign,
+                           on_revoke=self._on_revoke, on_lost=self._on_lost)
+        return consumer
+
+    def _replace_consumer(self, error: KafkaError) -> None:
+        """A fatal consumer error (for example, after a broker restart outlived the session, the
+        coordinator fences the static member's old incarnation) leaves the consumer unusable
+        for good. Like Kafka Streams replacing a dead stream thread: abort what is open, drop
+        the partitions (their state is restored from the changelog on the next assignment,
+        never re-read from input), close the consumer and join again with a new one."""
+        log.error("kafka consumer failed fatally; replacing it, partitions are restored from "
+                  "the changelog", error=str(error))
+        metrics.CONSUMER_REPLACEMENTS.inc()
+        self._broker_down = True  # not ready until the new consumer has its partitions
+        if self._txn_open:
+            with contextlib.suppress(KafkaException):
+                self._abort()
+        for task in self._tasks.values():
+            self._remember(task)
+        self._tasks.clear()
+        with contextlib.suppress(KafkaException, RuntimeError):
+            self._consumer.close()
+        self._consumer = self._subscribed_consumer()
 
     def _shutdown(self) -> None:
         if self._consumer is not None:
@@ -254,21 +295,31 @@ class EngineApp:
         idle = IdleTracker(s.stop_when_idle)
         interval = s.commit_interval_ms / 1000.0
         max_records = s.commit_max_records
-        consumer = self._consumer
         while not self.stop.requested:
             assert self.health is not None
             self.health.beat()
             try:
-                messages = consumer.consume(num_messages=s.batch_size, timeout=0.1)
+                messages = self._consumer.consume(num_messages=s.batch_size, timeout=0.1)
             except KafkaException as e:
-                log.warning("consume failed", error=str(e))
+                if _is_fatal(e.args[0]):
+                    self._replace_consumer(e.args[0])
+                else:
+                    log.warning("consume failed", error=str(e))
+                continue
+            fatal = next((m.error() for m in messages if _is_fatal(m.error())), None)
+            if fatal is not None:
+                self._replace_consumer(fatal)
                 continue
             if messages and self._ingest(messages):
                 idle.activity()
             self._release()
             due = time.monotonic() - self._last_commit >= interval or (
                 0 < max_records <= self._uncommitted)
-            if due and (self._txn_open or self._positions_moved()):
+            # Never commit while the broker is known to be unreachable: librdkafka's
+            # send_offsets_to_transaction can block past its timeout while the group
+            # coordinator is down (librdkafka issues 5456, 5511). The commit waits for the
+            # broker; /healthz (stalled loop) is the backstop if it hangs anyway.
+            if due and not self._broker_down and (self._txn_open or self._positions_moved()):
                 self._commit()
             if self._offers is not None:
                 self._offers.tick()
@@ -420,9 +471,15 @@ class EngineApp:
         crash_point("engine.after_produce")
         try:
             if offsets:
-                self._producer.send_offsets_to_transaction(
-                    offsets, self._consumer.consumer_group_metadata(), TXN_TIMEOUT_S)
-            self._producer.commit_transaction(TXN_TIMEOUT_S)
+                group = self._consumer.consumer_group_metadata()
+                _bounded("send_offsets_to_transaction",
+                         lambda: self._producer.send_offsets_to_transaction(
+                             offsets, group, TXN_TIMEOUT_S))
+            _bounded("commit_transaction",
+                     lambda: self._producer.commit_transaction(TXN_TIMEOUT_S))
+        except TransactionStuckError as e:
+            self._replace_producer(e)
+            return
         except KafkaException as e:
             error = e.args[0]
             if error.fatal():
@@ -451,6 +508,21 @@ class EngineApp:
                                   for f in dirty if f in task.core.flights
                                   and task.core.flights[f].scheduled])
 
+    def _replace_producer(self, error: TransactionStuckError) -> None:
+        """A transactional call blocked past its deadline (librdkafka can wait forever for a
+        group coordinator that a broker restart lost: librdkafka issues 5456 and 5511). The
+        blocked call is abandoned with its producer; a new producer with the same
+        transactional id fences it and aborts its transaction, and state and inputs go back
+        to the last commit, exactly as after an abort."""
+        log.error("transaction stuck; replacing the producer and rewinding", error=str(error))
+        metrics.TRANSACTIONS.labels("abandoned").inc()
+        self._abandoned.append(self._producer)  # never freed under the thread that uses it
+        self._txn_open = False
+        self._txn_latency.clear()
+        self._txn_promotions.clear()
+        self._producer = self._transactional_producer()
+        self._rewind()
+
     def _abort(self) -> None:
         try:
             self._producer.abort_transaction(TXN_TIMEOUT_S)
@@ -473,3 +545,33 @@ class EngineApp:
         finally:
             self._restoring = False
 
+
+
+def _is_fatal(error: KafkaError | None) -> bool:
+    """A fatal client error: the client instance is unusable from now on (librdkafka delivers
+    it as an error event with code ``_FATAL``)."""
+    return error is not None and (error.fatal() or error.code() == KafkaError._FATAL)
+
+
+def _bounded(what: str, call: Callable[[], None], limit: float = TXN_TIMEOUT_S + TXN_GRACE_S
+             ) -> None:
+    """Run a blocking librdkafka transactional call with a deadline it cannot overrun.
+
+    The call runs on a daemon thread; its exception is re-raised here. If it has not returned
+    after ``limit`` seconds, :class:`TransactionStuckError` is raised and the thread is left
+    blocked (the caller replaces the producer, which fences it)."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as e:
+            failure.append(e)
+
+    worker = threading.Thread(target=target, name=f"txn-{what}", daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise TransactionStuckError(f"{what} did not return within {limit:g}s")
+    if failure:
+        raise failure[0]

@@ -17,3 +17,7 @@ class StateFormatError(EngineError):
 
 class RestoreError(EngineError):
     """State could not be restored from the changelog in time."""
+
+
+class TransactionStuckError(EngineError):
+    """A transactional producer call blocked past its deadline; the producer is replaced."""

@@ -22,3 +22,6 @@ CONSUMER_LAG = Gauge("engine_consumer_lag", "Records behind the end of an input 
 REDIS_WRITES = Counter("engine_redis_offer_writes_total", "Live offer writes to Redis",
                        ["outcome"])
 BUFFERED = Gauge("engine_merge_buffered", "Records waiting behind the event-time watermark")
+CONSUMER_REPLACEMENTS = Counter(
+    "engine_consumer_replacements_total",
+    "Input consumers replaced after a fatal error (state restored from the changelog)")

@@ -32,7 +32,6 @@ from airline_producer.promotions import (
 from airline_producer.settings import Settings
 from airline_producer.simulation import DiscountLookup, Simulation, Tick
 
-
 #: A lazy logger: it takes structlog's configuration when it logs, so ``configure_logging`` in
 #: ``cli.main`` (after this import) applies to it.
 log = get_logger(__name__)

@@ -66,7 +66,6 @@ class KafkaSink:
         self._run_id = run_id
         self._timeout = timeout
         self._names = {t: physical_name(t, kafka.topic_prefix) for t in PRODUCED_TOPICS}
-        self._errors: list[str] = []
         self._producer = make_producer(kafka, CLIENT_ID, transactional_id=transactional_id, extra={
             "linger.ms": 5,
             "queue.buffering.max.messages": 1_000_000,
@@ -80,19 +79,17 @@ class KafkaSink:
         except KafkaException as e:
             raise DeliveryError(f"cannot initialise Kafka transactions: {e}") from e
 
-    def _on_delivery(self, err: Any, _msg: Any) -> None:
-        if err is not None:
-            metrics.DELIVERY_ERRORS.inc()
-            self._errors.append(str(err))
-
     def write(self, ticks: Iterable[Tick]) -> int:
         """Write ticks in one transaction; returns the number of records committed.
 
-        Raises :class:`DeliveryError` (after aborting) if any record fails.
+        Raises :class:`DeliveryError` (after aborting) if any record fails. No per-record
+        delivery callback: in a transaction librdkafka fails ``commit_transaction`` when any
+        record was not delivered, and a Python callback run from ``flush`` after a fatal error
+        (a fenced producer) is entered with an exception pending, which CPython turns into a
+        ``SystemError`` or a hang.
         """
         producer = self._producer
         names = self._names
-        on_delivery = self._on_delivery
         counts: dict[tuple[str, str], int] = {}
         written = 0
         try:
@@ -105,17 +102,17 @@ class KafkaSink:
                     if n == half:
                         crash_point("producer.mid_tick")
                     produce(producer, names[topic], encode(event), event.key,
-                            on_delivery=on_delivery, headers=headers)
+                            headers=headers)
                     kind = (topic.value, type(event).__name__)
                     counts[kind] = counts.get(kind, 0) + 1
                 written += len(tick.events)
                 producer.poll(0)
-            producer.flush(self._timeout)
-            if self._errors:
-                raise DeliveryError(f"{len(self._errors)} record(s) failed: {self._errors[0]}")
+            if producer.flush(self._timeout):
+                raise DeliveryError(f"records still undelivered after {self._timeout:g}s")
             crash_point("producer.before_commit")
             producer.commit_transaction(self._timeout)
         except (KafkaException, DeliveryError) as e:
+            metrics.DELIVERY_ERRORS.inc()
             self._abort()
             raise e if isinstance(e, DeliveryError) else DeliveryError(
                 f"transaction failed: {e}") from e
@@ -126,7 +123,6 @@ class KafkaSink:
         return written
 
     def _abort(self) -> None:
-        self._errors.clear()
         # A fenced or broken producer cannot abort; the caller exits and a restart recovers.
         with contextlib.suppress(KafkaException):
             self._producer.abort_transaction(self._timeout)

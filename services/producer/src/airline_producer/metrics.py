@@ -7,7 +7,8 @@ EVENTS = Counter("producer_events_total", "Events produced (committed), by topic
 BOOKINGS = Counter("producer_bookings_total", "Bookings created")
 PASSENGERS = Counter("producer_passengers_total", "Passengers booked")
 CANCELLATIONS = Counter("producer_booking_cancellations_total", "Bookings cancelled")
-DELIVERY_ERRORS = Counter("producer_delivery_errors_total", "Records Kafka failed to deliver")
+DELIVERY_ERRORS = Counter("producer_delivery_errors_total",
+                          "Transactions that failed to deliver or commit (aborted)")
 TRANSACTIONS = Counter("producer_transactions_total", "Kafka transactions committed")
 TICKS = Counter("producer_ticks_total", "Simulated ticks committed (or skipped on restart)",
                 ["outcome"])
