@@ -1,6 +1,6 @@
 """Demand: booking curves, the arrival process, party sizes, willingness to pay and elasticity.
 
-Design, after the simulators cited in ``/work/shared/domain.md`` (PassengerSim, PODS):
+Design, after the simulators cited in ``../shared/domain.md`` (PassengerSim, PODS):
 
 * Each flight draws a total demand per stream (cabin x segment) from a Normal around a base, with
   a coefficient of variation (the "k-factor", about 0.1 to 0.15) and a common component shared

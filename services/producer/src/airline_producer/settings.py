@@ -1,7 +1,7 @@
 """Settings of ``airline-producer``: every knob of the simulation and of its Kafka shell.
 
 Defaults and where they come from are listed in ``docs/producer.md``; the published figures are
-in ``/work/shared/domain.md``. Nothing here reads the wall clock: ``start_date`` is a fixed date so
+in ``../shared/domain.md``. Nothing here reads the wall clock: ``start_date`` is a fixed date so
 the same seed and settings always give the same stream.
 """
 
