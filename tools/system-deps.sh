@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the local stack needs, only those missing (quick when all are
 # there): a JDK and Maven (the real Apache Kafka broker runs from Maven Central jars), the
-# Postgres server, redis-server, and npm (helm + kubectl come from an npm package).
+# Postgres server, redis-server, npm (helm + kubectl come from an npm package), and prometheus
+# (its promtool checks and unit-tests the chart's alerting rules; the server is not started).
 # Debian/Ubuntu with apt; as root, or with sudo available.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ command -v mvn >/dev/null || missing+=(maven)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v npm >/dev/null || missing+=(npm)
+command -v promtool >/dev/null || missing+=(prometheus)
 ((${#missing[@]})) || exit 0
 
 echo "system-deps: installing ${missing[*]}" >&2

@@ -50,31 +50,71 @@ def test_exit_codes_and_summary(monkeypatch: pytest.MonkeyPatch, etl_database_ur
     assert "full" in capsys.readouterr().out
 
 
-def test_metrics_are_pushed_when_a_pushgateway_is_set(monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
-    import http.server
-    import threading
+class _Gateway:
+    """A one-request-at-a-time HTTP server that records (method, path, body) of each push."""
 
-    received: list[tuple[str, bytes]] = []
+    def __init__(self) -> None:
+        import http.server
 
-    class Gateway(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.path, body))
-            self.send_response(200)
-            self.end_headers()
+        received: list[tuple[str, str, bytes]] = []
 
-        def log_message(self, *args: object) -> None:
-            pass
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.command, self.path, body))
+                self.send_response(200)
+                self.end_headers()
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.handle_request, daemon=True)
-    thread.start()
-    monkeypatch.setenv("PUSHGATEWAY_URL", f"127.0.0.1:{server.server_port}")
+            do_PUT = do_POST = _record
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.received = received
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+
+    def serve(self, requests: int) -> None:
+        import threading
+
+        def loop() -> None:
+            for _ in range(requests):
+                self.server.handle_request()
+
+        self.thread = threading.Thread(target=loop, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.thread.join(timeout=10)
+        self.server.server_close()
+
+
+def test_a_failed_run_pushes_its_metrics_but_keeps_the_last_success(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """POST (replace only what is pushed) without the last-success time: the Pushgateway keeps
+    the previous success's, so the staleness alert is not fooled by a failed run."""
+    gateway = _Gateway()
+    gateway.serve(1)
+    monkeypatch.setenv("PUSHGATEWAY_URL", f"127.0.0.1:{gateway.server.server_port}")
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody:secret@127.0.0.1:1/none")
     monkeypatch.setenv("LAKE_DIR", str(tmp_path))
     assert main([]) == 1
-    thread.join(timeout=10)
-    server.server_close()
-    assert received and received[0][0] == "/metrics/job/airline-etl"
-    assert b"airline_etl_exit_code 1.0" in received[0][1]
+    gateway.close()
+    [(method, path, body)] = gateway.received
+    assert (method, path) == ("POST", "/metrics/job/airline-etl")
+    assert b"airline_etl_exit_code 1.0" in body
+    assert b"airline_etl_last_success_timestamp_seconds" not in body
+
+
+def test_a_successful_push_replaces_the_group_with_the_last_success() -> None:
+    from airline_etl import metrics
+
+    gateway = _Gateway()
+    gateway.serve(1)
+    metrics.LAST_SUCCESS.set(1_700_000_000)
+    metrics.EXIT_CODE.set(0)
+    metrics.push(f"127.0.0.1:{gateway.server.server_port}", succeeded=True)
+    gateway.close()
+    [(method, path, body)] = gateway.received
+    assert (method, path) == ("PUT", "/metrics/job/airline-etl")
+    assert b"airline_etl_last_success_timestamp_seconds 1.7e+09" in body
+    assert b"airline_etl_exit_code 0.0" in body

@@ -113,6 +113,24 @@ class UnknownKindError(Exception):
     """Neither a core Kubernetes schema nor a known CRD covers the object."""
 
 
+def _python_patterns(schema: Any) -> Any:
+    """The schema with Go regular expressions Python rejects rewritten to their meaning.
+
+    CRDs are written for Go's RE2, which takes an inline flag group anywhere: the Prometheus
+    Operator's ``^(?i)(abort|warn)?$`` (PrometheusRule) is an error in Python ("global flags
+    not at the start of the expression"). Moving the leading ``(?i)`` before the ``^`` means
+    the same in both."""
+    if isinstance(schema, dict):
+        out = {k: _python_patterns(v) for k, v in schema.items()}
+        pattern = out.get("pattern")
+        if isinstance(pattern, str) and pattern.startswith("^(?i)"):
+            out["pattern"] = "(?i)^" + pattern[len("^(?i)"):]
+        return out
+    if isinstance(schema, list):
+        return [_python_patterns(v) for v in schema]
+    return schema
+
+
 @dataclass
 class Validator:
     """Core kinds against Kubernetes' own schemas (strict: unknown fields fail), custom
@@ -132,7 +150,7 @@ class Validator:
                 group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
                 for version in doc["spec"]["versions"]:
                     if version.get("served", True):
-                        schemas[(f"{group}/{version['name']}", kind)] = (
+                        schemas[(f"{group}/{version['name']}", kind)] = _python_patterns(
                             version["schema"]["openAPIV3Schema"])
         return cls(schemas)
 
