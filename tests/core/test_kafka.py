@@ -60,3 +60,15 @@ def test_topics_cli_creates_the_registry_idempotently(kafka_bootstrap: str,
                               physical_name(Topic.ENGINE_STATE_CHANGELOG, prefix))
     described = admin.describe_configs([resource])[resource].result()
     assert described["cleanup.policy"].value == "compact"
+
+
+def test_is_fatal_covers_the_fatal_event_and_fatal_errors() -> None:
+    """librdkafka's fatal consumer event has code _FATAL with ``fatal()`` false: both count."""
+    from airline_core.kafka import is_fatal
+    from confluent_kafka import KafkaError
+
+    assert is_fatal(KafkaError(KafkaError._FATAL))
+    assert is_fatal(KafkaError(KafkaError._FENCED, fatal=True))
+    assert not is_fatal(KafkaError(KafkaError._TRANSPORT))
+    assert not is_fatal(KafkaError(KafkaError._PARTITION_EOF))
+    assert not is_fatal(None)

@@ -98,6 +98,16 @@ def is_partition_eof(message: Message) -> bool:
     return error is not None and error.code() == KafkaError._PARTITION_EOF
 
 
+def is_fatal(error: KafkaError | None) -> bool:
+    """Whether ``error`` leaves the client instance unusable for good.
+
+    librdkafka delivers a fatal error to a consumer as an error event with code ``_FATAL``
+    (for example a static member fenced after its session expired during a broker restart),
+    on which ``KafkaError.fatal()`` can be false: check both, or the client turns into a
+    zombie that logs the same error forever."""
+    return error is not None and (error.fatal() or error.code() == KafkaError._FATAL)
+
+
 def make_admin(kafka: KafkaSettings, client_id: str = "airline-admin") -> AdminClient:
     """An admin client on the same connection settings."""
     return AdminClient(client_config(kafka, client_id))

@@ -27,7 +27,7 @@ from airline_core.crash import crash_point
 from airline_core.dead_letter import dead_letter_for
 from airline_core.errors import InvalidEventError
 from airline_core.health import HealthServer
-from airline_core.kafka import make_consumer, make_producer, require_topics
+from airline_core.kafka import is_fatal, make_consumer, make_producer, require_topics
 from airline_core.lifecycle import IdleTracker, StopSignal
 from airline_core.topics import ENGINE_INPUTS, Topic, physical_name
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -301,12 +301,12 @@ class EngineApp:
             try:
                 messages = self._consumer.consume(num_messages=s.batch_size, timeout=0.1)
             except KafkaException as e:
-                if _is_fatal(e.args[0]):
+                if is_fatal(e.args[0]):
                     self._replace_consumer(e.args[0])
                 else:
                     log.warning("consume failed", error=str(e))
                 continue
-            fatal = next((m.error() for m in messages if _is_fatal(m.error())), None)
+            fatal = next((m.error() for m in messages if is_fatal(m.error())), None)
             if fatal is not None:
                 self._replace_consumer(fatal)
                 continue
@@ -545,12 +545,6 @@ class EngineApp:
         finally:
             self._restoring = False
 
-
-
-def _is_fatal(error: KafkaError | None) -> bool:
-    """A fatal client error: the client instance is unusable from now on (librdkafka delivers
-    it as an error event with code ``_FATAL``)."""
-    return error is not None and (error.fatal() or error.code() == KafkaError._FATAL)
 
 
 def _bounded(what: str, call: Callable[[], None], limit: float = TXN_TIMEOUT_S + TXN_GRACE_S

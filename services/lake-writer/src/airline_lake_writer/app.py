@@ -405,7 +405,7 @@ class LakeWriter:
                     error = message.error()
                     if error is None:
                         self._on_record(message, now)
-                    elif error.fatal():
+                    elif kafka_util.is_fatal(error):
                         raise LakeWriterError(f"fatal consumer error: {error}")
                     elif error.code() == KafkaError._PARTITION_EOF:
                         self.at_end.add((self._logical(message.topic() or ""),
