@@ -18,7 +18,7 @@ LINT_PATHS := libs services jobs tools tests
 SPACE := $(subst x, ,x)
 MYPYPATH := $(subst $(SPACE),:,$(wildcard libs/*/src services/*/src jobs/*/src tools/*/src))
 
-.PHONY: setup system-deps test lint demo up down k8s-check bench
+.PHONY: setup system-deps test lint demo up down k8s-check bench evaluate
 
 setup: $(STAMP)
 
@@ -48,6 +48,11 @@ up: system-deps setup
 
 down: setup
 	$(VENV)/bin/airline-stack down
+
+# The engine's own policy code in closed loop with the demand simulator, in process (no broker):
+# the baseline and every policy on the same customers. EVALUATE_* and PRODUCER_* demand knobs.
+evaluate: setup
+	$(VENV)/bin/airline-evaluate
 
 k8s-check: setup
 	$(VENV)/bin/pytest tests/k8s -m k8s $(PYTEST_ARGS)

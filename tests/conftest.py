@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import psycopg2
 import pytest
+import structlog
 from airline_devstack._proc import free_port
 from airline_devstack.kafka_broker import ExternalKafka, KafkaBroker, probe_cluster_id
 from airline_devstack.postgres import DatabaseUrl, PostgresServer, provision
@@ -131,3 +132,16 @@ def isolated_database_url(database_url: str, unique_name: Callable[[str], str]) 
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
         cur.execute(f"DROP SCHEMA {schema} CASCADE")
     conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging_config() -> Iterator[None]:
+    """A test that runs a command's ``main`` binds structlog to that test's captured stderr,
+    which pytest closes afterwards: put the configuration back, so no later test (or session
+    fixture) logs into a closed stream."""
+    saved = structlog.get_config()
+    context = structlog.contextvars.get_contextvars()
+    yield
+    structlog.configure(**saved)
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(**context)

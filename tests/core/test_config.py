@@ -79,3 +79,11 @@ def test_help_documents_env_and_default_and_bad_value_exits_2() -> None:
     assert done.returncode == 2
     expected = "t: configuration error: TOPIC_PARTITIONS='zero' is not a valid int"
     assert done.stderr.strip() == expected
+
+
+@pytest.mark.parametrize(("argv", "enabled"), [
+    (["--enabled"], True), (["--enabled", "--workers", "3"], True),
+    (["--enabled", "false"], False), (["--enabled", "true"], True), ([], False)])
+def test_a_boolean_is_a_bare_flag_or_takes_a_value(argv: list[str], enabled: bool) -> None:
+    built = config.load(Demo, argv, prog="demo", description="", environ={"DEMO_NAME": "x"})
+    assert built.enabled is enabled

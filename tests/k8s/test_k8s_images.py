@@ -180,7 +180,7 @@ def context_files() -> list[str]:
 
 def test_dockerignore_sends_only_sources_and_manifests(context_files: list[str]) -> None:
     assert {"pyproject.toml", "uv.lock", "libs/core/pyproject.toml",
-            "tools/devstack/pyproject.toml"} <= set(context_files)
+            "tools/devstack/pyproject.toml", "tools/evaluator/pyproject.toml"} <= set(context_files)
     for _, _, dockerfile in COMPONENTS.values():
         assert (dockerfile.parent / "pyproject.toml").relative_to(REPO_ROOT).as_posix() \
             in context_files

@@ -9,7 +9,6 @@ rejects are recorded in etl_rejects).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 
@@ -34,20 +33,10 @@ _DESCRIPTION = (
     "configuration error, 3 too many invalid lines (nothing loaded).")
 
 
-def _bare_flags(argv: Sequence[str]) -> list[str]:
-    """Allow ``--full`` without a value (the settings loader wants ``--full VALUE``)."""
-    out = list(argv)
-    for i, arg in enumerate(out):
-        if arg == "--full" and (i + 1 == len(out) or out[i + 1].startswith("-")):
-            out[i] = "--full=true"
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``airline-etl``; returns the exit code."""
-    args = _bare_flags(sys.argv[1:] if argv is None else argv)
     try:
-        settings = config.load(Settings, args, prog="airline-etl", description=_DESCRIPTION)
+        settings = config.load(Settings, argv, prog="airline-etl", description=_DESCRIPTION)
     except SystemExit as e:  # --help (0) or a configuration error (2, already printed)
         return int(e.code or 0)
     configure_logging(settings.log, component="airline-etl")

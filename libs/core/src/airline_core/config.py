@@ -224,8 +224,13 @@ def _add_arguments(parser: argparse.ArgumentParser, cls: type, seen: set[str]) -
             continue
         seen.add(flag)
         help_text = f"{f.metadata['help']} [env {f.metadata['env']}; default {_show_default(f)}]"
-        parser.add_argument(flag, dest=f.metadata["env"], default=None, metavar="VALUE",
-                            help=help_text.replace("%", "%%"))
+        # A boolean also works as a bare flag (``--full``), or with a value (``--full false``).
+        if tp is bool:
+            parser.add_argument(flag, dest=f.metadata["env"], default=None, metavar="VALUE",
+                                help=help_text.replace("%", "%%"), nargs="?", const="true")
+        else:
+            parser.add_argument(flag, dest=f.metadata["env"], default=None, metavar="VALUE",
+                                help=help_text.replace("%", "%%"))
 
 
 def _build(cls: type[T], given: Mapping[str, str | None], environ: Mapping[str, str]) -> T:

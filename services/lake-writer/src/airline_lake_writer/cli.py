@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from airline_core import config
-from airline_core.errors import AirlineError, ConfigError
+from airline_core.errors import AirlineError
 from airline_core.health import HealthServer
 from airline_core.kafka import require_topics
 from airline_core.lifecycle import StopSignal
@@ -29,18 +29,8 @@ log = get_logger(__name__)
 
 
 def load_settings(argv: Sequence[str] | None) -> Settings:
-    """Parse flags and environment; ``--new-source`` also works without a value."""
-    parser = config.parser_for(Settings, PROG, __doc__ or "")
-    for action in parser._actions:
-        if action.dest == "LAKE_NEW_SOURCE":
-            action.nargs = "?"
-            action.const = "true"
-    namespace = parser.parse_args(argv)
-    try:
-        return config.from_values(Settings, vars(namespace))
-    except ConfigError as e:
-        print(f"{PROG}: configuration error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    """Parse flags and environment (``--new-source`` also works without a value)."""
+    return config.load(Settings, argv, prog=PROG, description=__doc__ or "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from airline_core import config
 from airline_core.topics_cli import TopicsSettings
 from airline_engine.settings import Settings as EngineSettings
 from airline_etl.settings import Settings as EtlSettings
+from airline_evaluator.settings import Settings as EvaluatorSettings
 from airline_lake_writer.settings import Settings as LakeWriterSettings
 from airline_producer.settings import Settings as ProducerSettings
 
@@ -25,6 +26,7 @@ COMMANDS: tuple[tuple[str, type], ...] = (
     ("airline-lake-writer", LakeWriterSettings),
     ("airline-etl", EtlSettings),
     ("airline-topics", TopicsSettings),
+    ("airline-evaluate", EvaluatorSettings),
 )
 SHARED_GROUPS: tuple[type, ...] = (config.KafkaSettings, config.LogSettings)
 

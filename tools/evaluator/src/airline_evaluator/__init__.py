@@ -1,0 +1,1 @@
+"""Closed-loop, in-process evaluation of the engine's promotion policies."""
