@@ -315,10 +315,10 @@ class EngineApp:
             self._release()
             due = time.monotonic() - self._last_commit >= interval or (
                 0 < max_records <= self._uncommitted)
-            # Never commit while the broker is known to be unreachable: librdkafka's
+            # No commit while the broker is known to be unreachable: librdkafka's
             # send_offsets_to_transaction can block past its timeout while the group
             # coordinator is down (librdkafka issues 5456, 5511). The commit waits for the
-            # broker; /healthz (stalled loop) is the backstop if it hangs anyway.
+            # broker; a call that blocks anyway is abandoned by _bounded (_replace_producer).
             if due and not self._broker_down and (self._txn_open or self._positions_moved()):
                 self._commit()
             if self._offers is not None:
@@ -544,7 +544,6 @@ class EngineApp:
                     self._consumer.seek(tp)
         finally:
             self._restoring = False
-
 
 
 def _bounded(what: str, call: Callable[[], None], limit: float = TXN_TIMEOUT_S + TXN_GRACE_S
