@@ -22,13 +22,23 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_support import COMPONENTS, VENV_BIN, component_workload, of_kind, pod_spec, resolve_env
+import yaml
+from airline_devstack.prometheus_server import PrometheusServer, prometheus_bin, scrape_config
+from k8s_support import (
+    CHART,
+    COMPONENTS,
+    VENV_BIN,
+    component_workload,
+    of_kind,
+    pod_spec,
+    resolve_env,
+)
 
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -215,41 +225,43 @@ def committed_records(bootstrap: str, topic: str, group: str, at_least: int = 1,
     return count
 
 
+@dataclass
+class PipelineRun:
+    """What each pod's process did in one pipeline run."""
+
+    results: dict[str, subprocess.CompletedProcess[str]]
+    lake: Path
+
+
+def run_pipeline(pods: dict[str, Pod], speed: str = "max") -> PipelineRun:
+    """Producer -> engine -> lake writer -> ETL, each to its end (each must exit 0, and the
+    services must go ready), on the topics the chart's KafkaTopics created."""
+    steps = [("producer", ["--speed", speed, "--flights", "6", "--days", "2",
+                           "--exit-when-done", "true"], True),
+             ("engine", ["--stop-when-idle", IDLE_SECONDS], True),
+             ("lakeWriter", ["--stop-when-idle", IDLE_SECONDS], True),
+             ("etl", [], False)]
+    results = {}
+    for component, args, service in steps:
+        results[component] = pods[component].run(args)
+        check_ran(pods[component], results[component], ready=service)
+    return PipelineRun(results, Path(pods["lakeWriter"].env["LAKE_DIR"]))
+
+
 def test_the_rendered_pods_run_the_pipeline(
     rendered: list[dict[str, Any]], pods: dict[str, Pod], prefix: str, kafka_bootstrap: str,
     warehouse_url: str,
 ) -> None:
+    assert pods["engine"].env["ENGINE_INSTANCE_ID"] == "airline-engine-0"
+    assert pods["etl"].env["LAKE_DIR"] == pods["lakeWriter"].env["LAKE_DIR"], "one lake volume"
     topics = apply_kafka_topics(rendered, kafka_bootstrap)
     assert all(t.startswith(prefix) for t in topics)
-
-    producer = pods["producer"]
-    result = producer.run(["--speed", "max", "--flights", "6", "--days", "2",
-                           "--exit-when-done", "true"])
-    check_ran(producer, result, ready=True)
-    log_problems = {producer.name: non_json_log_lines(result)}
+    run = run_pipeline(pods)
     assert committed_records(kafka_bootstrap, f"{prefix}bookings", prefix + "check-bookings")
-
-    engine = pods["engine"]
-    assert engine.env["ENGINE_INSTANCE_ID"] == "airline-engine-0"
-    result = engine.run(["--stop-when-idle", IDLE_SECONDS])
-    log_problems[engine.name] = non_json_log_lines(result)
-    check_ran(engine, result, ready=True)
     assert committed_records(kafka_bootstrap, f"{prefix}inventory_metrics",
                              prefix + "check-metrics"), "the engine wrote no inventory metrics"
-
-    lake_writer = pods["lakeWriter"]
-    result = lake_writer.run(["--stop-when-idle", IDLE_SECONDS])
-    log_problems[lake_writer.name] = non_json_log_lines(result)
-    check_ran(lake_writer, result, ready=True)
-    lake = Path(lake_writer.env["LAKE_DIR"])
-    files = [p for p in (lake / "raw").rglob("*") if p.is_file()]
-    assert files, f"the lake writer wrote nothing under {lake / 'raw'}"
-
-    etl = pods["etl"]
-    assert etl.env["LAKE_DIR"] == lake_writer.env["LAKE_DIR"], "one lake volume"
-    result = etl.run([])
-    log_problems[etl.name] = non_json_log_lines(result)
-    check_ran(etl, result, ready=False)
+    files = [p for p in (run.lake / "raw").rglob("*") if p.is_file()]
+    assert files, f"the lake writer wrote nothing under {run.lake / 'raw'}"
     import psycopg2
     with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
         counts = {}
@@ -259,6 +271,94 @@ def test_the_rendered_pods_run_the_pipeline(
             counts[table] = row[0] if row else 0
     conn.close()
     assert all(counts.values()), f"the ETL loaded nothing into some tables: {counts}"
+    log_problems = {pods[c].name: non_json_log_lines(r) for c, r in run.results.items()}
     log_problems = {name: lines for name, lines in log_problems.items() if lines}
     assert not log_problems, "log lines that are not JSON although LOG_FORMAT=json:\n" + \
         "\n".join(f"{name}: {lines[:3]}" for name, lines in log_problems.items())
+
+
+# --------------------------------------------------------------------------- a real Prometheus
+DASHBOARD = CHART / "dashboards" / "airline-streaming.json"
+RULES = CHART / "alerts" / "airline-streaming.rules.yaml"
+NAMESPACE = "airline"
+#: Panels that must show data after a short run: gauges need one scrape, rates two (the
+#: producer runs at a speed that lasts a few seconds; engine and lake writer live through their
+#: idle time). Lag comes from 5 s statistics and a six-flight run may fire no promotion: those
+#: queries must still run.
+MUST_SHOW_DATA = {"Producer events / s", "Producer simulated time", "Engine events / s by pod",
+                  "Flights tracked",
+                  "Engine transactions / s", "Lake records / s", "Lake storage blocked",
+                  "Dead letters / min", "Targets up"}
+#: Metrics a short run may legitimately never expose (a labelled series appears on its first
+#: event; lag comes from librdkafka's statistics every 5 s).
+MAY_BE_ABSENT = {"engine_promotions_total", "lake_consumer_lag", "engine_consumer_lag"}
+
+
+@pytest.fixture
+def prometheus(pods: dict[str, Pod], rendered: list[dict[str, Any]],
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """Prometheus scraping every pod's metrics port with a ServiceMonitor's target labels
+    (namespace, pod, job = the Service's name), and evaluating the chart's alerting rules."""
+    if prometheus_bin() is None:
+        pytest.skip("prometheus is not installed (tools/system-deps.sh installs Debian's "
+                    "prometheus)")
+    services = {s["metadata"]["name"] for s in of_kind(rendered, "Service")}
+    targets = []
+    for pod in pods.values():
+        if "METRICS_PORT" in pod.env:
+            assert pod.name in services, f"no Service {pod.name} for its ServiceMonitor"
+            targets.append((f"127.0.0.1:{pod.env['METRICS_PORT']}",
+                            {"namespace": NAMESPACE, "pod": f"{pod.name}-0", "job": pod.name}))
+    server = PrometheusServer(free_port(), tmp_path_factory.mktemp("prometheus"),
+                              scrape_config(targets, [RULES]), die_with_parent=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_dashboard_and_alerts_work_on_a_real_prometheus(
+    rendered: list[dict[str, Any]], pods: dict[str, Pod], prefix: str, kafka_bootstrap: str,
+    prometheus: PrometheusServer,
+) -> None:
+    """The pods run while a real Prometheus scrapes their /metrics; then every dashboard query
+    runs on it, the ones that must show data do, the namespace variable finds the namespace,
+    every metric the dashboard names exists, and every alerting rule loads and evaluates."""
+    from confluent_kafka import Producer
+
+    started = time.time()
+    apply_kafka_topics(rendered, kafka_bootstrap)
+    malformed = Producer({"bootstrap.servers": kafka_bootstrap, "log_level": 3})
+    malformed.produce(f"{prefix}bookings", key=b"BAD", value=b'{"event_type": "BookingCreated"}')
+    assert malformed.flush(30) == 0  # the engine dead-letters it: the dead-letter panel has data
+    # ~92 simulated days (booking horizon + schedule) in about 3 s: the producer lives
+    # through a dozen scrapes instead of finishing between two.
+    run_pipeline(pods, speed="3000000")
+    time.sleep(1.0)  # one more evaluation of the rules after the last scrape
+    window = {"start": started, "end": time.time(), "step": "1s"}
+    dashboard = json.loads(DASHBOARD.read_text())
+    empty = []
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$namespace", NAMESPACE)
+            result = prometheus.api("query_range", query=expr, **window)["result"]
+            if panel["title"] in MUST_SHOW_DATA and not result:
+                empty.append(f"{panel['title']}: {expr}")
+    assert not empty, "dashboard panels without data after a pipeline run:\n" + "\n".join(empty)
+
+    namespaces = prometheus.api("label/namespace/values", **{"match[]": "producer_events_total"})
+    assert NAMESPACE in namespaces, "the dashboard's namespace variable would be empty"
+    names = {n for panel in dashboard["panels"] for t in panel["targets"]
+             for n in re.findall(r"\b([a-z_]+)\{", t["expr"])}
+    present = set(prometheus.api("label/__name__/values", start=window["start"],
+                                 end=window["end"]))
+    assert names - present - MAY_BE_ABSENT == set(), \
+        "dashboard metrics no component exposed during the run"
+
+    groups = prometheus.api("rules", type="alert")["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    expected = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
+    assert {r["name"] for r in rules} == expected
+    unhealthy = {r["name"]: r.get("lastError") for r in rules if r["health"] != "ok"}
+    assert not unhealthy, f"alerting rules that do not evaluate: {unhealthy}"
