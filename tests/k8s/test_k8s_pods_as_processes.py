@@ -336,7 +336,7 @@ def test_the_dashboard_and_alerts_work_on_a_real_prometheus(
     # through a dozen scrapes instead of finishing between two.
     run_pipeline(pods, speed="3000000")
     time.sleep(1.0)  # one more evaluation of the rules after the last scrape
-    window = {"start": started, "end": time.time(), "step": "1s"}
+    window: dict[str, str | float] = {"start": started, "end": time.time(), "step": "1s"}
     dashboard = json.loads(DASHBOARD.read_text())
     empty = []
     for panel in dashboard["panels"]:
