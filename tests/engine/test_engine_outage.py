@@ -11,7 +11,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,25 +74,29 @@ def _wait_status(port: int, path: str, wanted: int, timeout: float, what: str) -
                          f"answers seen in order: {seen}")
 
 
-def _wait_committed_to_end(bootstrap: str, prefix: str, timeout: float = 90.0) -> None:
+def _wait_committed_to_end(bootstrap: str, prefix: str, produced: dict[tuple[str, int], int],
+                           timeout: float = 150.0) -> None:
     """Until the engine's group has committed every input partition past its last record.
 
-    The test writes in transactions, so each partition ends with a commit marker: a record-less
-    offset the consumer may stop just before (``end - 1``) or after."""
+    ``produced`` counts the records the test wrote per (topic, partition): end offsets are
+    read again each round and must reach those counts, so an end read before the broker has
+    the records (just after its restart: unknown or old) never passes for the end. The test
+    writes in transactions, so each partition ends with a commit marker: a record-less offset
+    the consumer may stop just before (``end - 1``) or after."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}engine",
                          "enable.auto.commit": False})
     tps = [TopicPartition(physical_name(t, prefix), p) for t in ENGINE_INPUTS
            for p in range(PARTITIONS)]
-    ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1]
-            for tp in tps}
     deadline = time.monotonic() + timeout
     behind: dict[tuple[str, int], tuple[int, int]] = {}
     try:
         while time.monotonic() < deadline:
+            ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1]
+                    for tp in tps}
             committed = {(tp.topic, tp.partition): tp.offset
                          for tp in consumer.committed(tps, timeout=10)}
             behind = {tp: (committed[tp], end) for tp, end in ends.items()
-                      if end > 0 and committed[tp] < end - 1}
+                      if produced.get(tp, 0) and (end < produced[tp] or committed[tp] < end - 1)}
             if not behind:
                 return
             time.sleep(0.2)
@@ -99,6 +104,16 @@ def _wait_committed_to_end(bootstrap: str, prefix: str, timeout: float = 90.0) -
         consumer.close()
     raise AssertionError(f"engine did not commit to the end of its inputs within {timeout:.0f}s;"
                          f" (committed, end) still behind: {behind}")
+
+
+def _count(prefix: str, items: list[tuple[Topic, Any]], parts: dict[str, int],
+           raw: Sequence[tuple[Topic, bytes | None, bytes | None, int]] = ()
+           ) -> Counter[tuple[str, int]]:
+    """Records per (topic, partition) that ``produce_events`` writes for these inputs."""
+    counts: Counter[tuple[str, int]] = Counter(
+        (physical_name(t, prefix), parts[e.flight_id]) for t, e in items)
+    counts.update((physical_name(t, prefix), p) for t, _, _, p in raw)
+    return counts
 
 
 def _expected(items: list[tuple[Topic, Any]]) -> dict[str, dict[int, list[bytes]]]:
@@ -124,14 +139,15 @@ def test_readyz_is_503_while_the_broker_is_down_and_200_once_it_is_back(
     items, raw = dataset(8)
     parts = {e.flight_id: partition_of(e.flight_id) for _, e in items}
     cut = items[len(items) // 2][1].event_time
-    produce_events(bootstrap, prefix, [(t, e) for t, e in items if e.event_time < cut],
-                   parts, PARTITIONS)
+    first = [(t, e) for t, e in items if e.event_time < cut]
+    produce_events(bootstrap, prefix, first, parts, PARTITIONS)
+    produced = _count(prefix, first, parts)
     port = free_port()
     proc = run_engine(bootstrap, prefix, idle=0, background=True,
                       extra_env={"METRICS_PORT": str(port)})
     try:
         _wait_status(port, "/readyz", 200, 60, "after start")
-        _wait_committed_to_end(bootstrap, prefix)
+        _wait_committed_to_end(bootstrap, prefix, produced)
 
         own_broker.stop()
         _wait_status(port, "/readyz", 503, 60, "with the broker stopped")
@@ -139,12 +155,15 @@ def test_readyz_is_503_while_the_broker_is_down_and_200_once_it_is_back(
         assert _status(port, "/healthz") == 200, "a broker outage must not fail liveness"
 
         own_broker.start()
-        _wait_status(port, "/readyz", 200, 90, "after the broker came back")
+        # Worst case: a commit stuck in librdkafka is abandoned after 35 s, then the restore
+        # waits up to the transaction timeout (10 s) for the abandoned transaction to end.
+        _wait_status(port, "/readyz", 200, 150, "after the broker came back")
 
         # The engine works again: the rest of the input is processed and committed.
-        produce_events(bootstrap, prefix, [(t, e) for t, e in items if e.event_time >= cut],
-                       parts, PARTITIONS, raw)
-        _wait_committed_to_end(bootstrap, prefix)
+        second = [(t, e) for t, e in items if e.event_time >= cut]
+        produce_events(bootstrap, prefix, second, parts, PARTITIONS, raw)
+        produced += _count(prefix, second, parts, raw)
+        _wait_committed_to_end(bootstrap, prefix, produced)
     except BaseException:
         proc.send_signal(signal.SIGTERM)
         with contextlib.suppress(AssertionError):
@@ -157,7 +176,11 @@ def test_readyz_is_503_while_the_broker_is_down_and_200_once_it_is_back(
     assert run.summary()["reason"] == "SIGTERM"
     outputs = read_outputs(bootstrap, prefix)
     expected = _expected(items)
+    engine_log = "\n".join(line for line in run.stderr.splitlines()
+                           if line.startswith("{") and "kafka client error" not in line)
     for topic, per_partition in expected.items():
         got = {p: [v for _, v in records] for p, records in outputs[topic].items()}
-        assert got == per_partition, topic
+        counts = {p: (len(got.get(p, [])), len(v)) for p, v in per_partition.items()}
+        assert got == per_partition, (f"{topic}: (got, expected) records per partition "
+                                      f"{counts}; engine log:\n{engine_log[-8000:]}")
     assert sum(map(len, outputs["dead_letter"].values())) == 5

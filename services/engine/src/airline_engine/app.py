@@ -30,12 +30,12 @@ from airline_core.health import HealthServer
 from airline_core.kafka import is_fatal, make_consumer, make_producer, require_topics
 from airline_core.lifecycle import IdleTracker, StopSignal
 from airline_core.topics import ENGINE_INPUTS, Topic, physical_name
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from airline_engine import metrics
 from airline_engine._log import logger
 from airline_engine.core import COMPONENT, EngineCore, Output, core_config
-from airline_engine.errors import TransactionStuckError
+from airline_engine.errors import RewindError, TransactionStuckError
 from airline_engine.merge import PartitionMerger, Pending
 from airline_engine.offers import LiveOffers, offer_of
 from airline_engine.restore import ChangelogReader
@@ -167,7 +167,7 @@ class EngineApp:
         s = self.settings
         producer = make_producer(s.kafka, f"{s.group_id}-{s.instance_id}",
                                  transactional_id=s.transactional_id,
-                                 extra={"transaction.timeout.ms": 60000,
+                                 extra={"transaction.timeout.ms": transaction_timeout_ms(s),
                                         "error_cb": self._on_error})
         producer.init_transactions(TXN_TIMEOUT_S)
         return producer
@@ -533,17 +533,54 @@ class EngineApp:
             metrics.TRANSACTIONS.labels("aborted").inc()
 
     def _rewind(self) -> None:
-        """After an abort: state back to the changelog, inputs back to the committed offsets."""
+        """After an abort: state back to the changelog, inputs back to the committed offsets.
+
+        Every input partition is sought: to its committed offset, or to the beginning where
+        none was ever committed (``auto.offset.reset=earliest``, as on a first assignment).
+        A partition left where it was would skip the records of the aborted transaction."""
         partitions = sorted(self._tasks)
         self._restoring = True
         try:
             self._restore(partitions)
             tps = [TopicPartition(name, p) for name in self._inputs for p in partitions]
-            for tp in self._consumer.committed(tps, timeout=30):
-                if tp.offset >= 0:
-                    self._consumer.seek(tp)
+            for tp in self._committed(tps):
+                self._consumer.seek(TopicPartition(tp.topic, tp.partition,
+                                                   tp.offset if tp.offset >= 0
+                                                   else OFFSET_BEGINNING))
         finally:
             self._restoring = False
+
+    def _committed(self, tps: list[TopicPartition]) -> list[TopicPartition]:
+        """The group's committed offsets of ``tps``, every one of them read without error.
+
+        Right after a broker restart the group coordinator may still be loading and answer
+        some partitions with an error; those are asked again until ``TXN_TIMEOUT_S``. Failing
+        then stops the engine (its successor restores from the changelog), which is safe,
+        where guessing a position is not."""
+        deadline = time.monotonic() + TXN_TIMEOUT_S
+        while True:
+            try:
+                result = self._consumer.committed(tps, timeout=10)
+                failed = [f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in result
+                          if tp.error is not None]
+            except KafkaException as e:
+                failed = [str(e)]
+            if not failed:
+                return list(result)
+            if time.monotonic() > deadline:
+                raise RewindError(f"cannot read the committed input offsets: {failed[:3]}")
+            log.warning("committed offsets not readable yet; asking again", errors=failed[:3])
+            if self.health is not None:
+                self.health.beat()
+            time.sleep(0.5)
+
+
+def transaction_timeout_ms(settings: Settings) -> int:
+    """How long the broker lets a transaction of ours stay open: Kafka Streams' exactly-once
+    default of 10 s, or three commit intervals if that is longer. Short, because an open
+    transaction that nobody finishes (an abandoned producer, a stalled process) holds back
+    every ``read_committed`` reader of our outputs and of the changelog until it times out."""
+    return max(10_000, 3 * settings.commit_interval_ms)
 
 
 def _bounded(what: str, call: Callable[[], None], limit: float = TXN_TIMEOUT_S + TXN_GRACE_S

@@ -21,3 +21,8 @@ class RestoreError(EngineError):
 
 class TransactionStuckError(EngineError):
     """A transactional producer call blocked past its deadline; the producer is replaced."""
+
+
+class RewindError(EngineError):
+    """After an aborted transaction the committed input offsets could not be read: the engine
+    stops rather than resume from a guessed position."""
