@@ -196,7 +196,8 @@ def dataset(flights: int = 12, seed: int = 11) -> tuple[list[tuple[Topic, Any]],
         (Topic.BOOKINGS, b"BA1_x", scheduled, 1),  # a FlightScheduled on the bookings topic
         (Topic.SEAT_INVENTORY, b"BA2_x", b'{"event_type":"CabinInventorySnapshot"}', 2),
         (Topic.FLIGHT_LIFECYCLE, b"BA3_x",
-         scheduled.replace(b'"schema_version":"1.0"', b'"schema_version":"2.0"'), 0),
+         scheduled.replace(f'"schema_version":"{ev.SCHEMA_VERSION}"'.encode(),
+                          b'"schema_version":"2.0"'), 0),
     ]
     return items, raw
 

@@ -54,16 +54,44 @@ def _of(out: list[Output], kind: Any) -> list[Any]:
 
 def test_bookings_and_cancellations_move_seats() -> None:
     core = _core()
-    _apply(core, scheduled(), booking(1, at(hours=1), seats=2), booking(2, at(hours=2)),
-           booking(2, at(hours=3)),  # the same booking again: counted once
-           cancel(1, at(hours=4), seats=2), cancel(9, at(hours=5)))  # unknown booking: ignored
+    out = _apply(core, scheduled(), booking(1, at(hours=1), seats=2), booking(2, at(hours=2)),
+                 booking(2, at(hours=2)),  # the same event again: a no-op
+                 booking(2, at(hours=3)),  # the same event id, other content: a conflict
+                 cancel(1, at(hours=4), seats=2),
+                 cancel(1, at(hours=4), seats=2),  # the same cancellation again: a no-op
+                 cancel(9, at(hours=5)))  # a booking never made
     flight = core.flights[FLIGHT]
     assert flight.booked == 1
     assert flight.booked_by_cabin == {"Y": 1}
     assert flight.booked_by_bucket == {"K": 1}
     assert list(flight.parties) == ["b2"]
-    assert flight.version == 6
+    assert flight.version == 4  # rejected events and exact repeats change nothing
     assert flight.target_fare_bucket == "K"
+    assert [d.reason_code for d in _of(out, ev.DeadLetter)] == [
+        "conflicting_duplicate", "unknown_booking"]
+
+
+def test_business_rules_send_events_to_dead_letter() -> None:
+    """Before the sale opens, more seats than the cabin has, a sale after the flight closed,
+    another schedule for a scheduled flight: each is a dead letter that changes nothing."""
+    core = _core()
+    _apply(core, scheduled(seats=4, when=at(hours=1)))
+    out = _apply(core, snapshot(at(minutes=30)))  # dated before the opening
+    out += _apply(core, booking(1, at(hours=2), seats=3), booking(2, at(hours=3), seats=2),
+                  booking(3, at(hours=3), seats=1),
+                  scheduled(seats=5, when=at(hours=4)),  # another aircraft: refused
+                  scheduled(seats=4, when=at(hours=4)),  # the same schedule again: a no-op
+                  departed(at(days=20)), booking(4, at(days=20, minutes=1)),
+                  cancel(3, at(days=20, minutes=2)))
+    assert [d.reason_code for d in _of(out, ev.DeadLetter)] == [
+        "before_sale_opening", "oversold_cabin", "inconsistent_schedule", "flight_closed",
+        "flight_closed"]
+    flight = core.flights[FLIGHT]
+    assert (flight.booked, flight.cabins) == (4, {"Y": 4})
+    # parked while its flight is unknown, then replayed when the schedule arrives
+    snapshot_letters = _of(_apply(core, snapshot(at(hours=4), "F2"),
+                                  scheduled("F2", when=at(hours=5))), ev.DeadLetter)
+    assert [d.reason_code for d in snapshot_letters] == ["before_sale_opening"]
 
 
 def test_metrics_are_rate_limited_in_event_time() -> None:
@@ -120,7 +148,7 @@ def test_events_wait_for_their_flight_to_be_scheduled() -> None:
     assert _apply(core, booking(1, at(minutes=1)), booking(2, at(minutes=2))) == []
     assert len(core.flights[FLIGHT].parked) == 2
     assert FLIGHT in core.take_dirty()  # parked events are state: they go to the changelog
-    _apply(core, scheduled(when=at(minutes=3)))
+    _apply(core, scheduled(when=at(minutes=0)))  # dated before them, arriving after them
     assert core.flights[FLIGHT].booked == 2
     assert core.flights[FLIGHT].parked == []
 

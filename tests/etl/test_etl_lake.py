@@ -13,13 +13,24 @@ from etl_lake_fixtures import make_world, write_legacy, write_roll
 
 
 def test_lines_keep_their_numbers_and_odd_bytes() -> None:
+    """Every line is kept, blank ones too, each with the contract's verdict on its bytes."""
     data = (b'{"a":1}\n{"b":"x\ry"}\n{"a":1}\x1fjunk\n\xff{}\n\n{"c":2}\r\n{"d":3}')
-    rows = lake._lines_of(data, "f.jsonl", False).select("line", "line_number").rows()
-    assert rows == [('{"a":1}', 1), ('{"b":"x\ry"}', 2), ('{"a":1}\x1fjunk', 3),
-                    ("\ufffd{}", 4), ('{"c":2}', 6), ('{"d":3}', 7)]
-    fast = lake._lines_of(b'{"a":1}\n\n{"c":2}\r\n', "f.jsonl", True)
+    rows = lake._lines_of(data, "f.jsonl", False, "bookings").select(
+        "line", "line_number", "reason_code").rows()
+    assert rows == [('{"a":1}', 1, "wrong_topic"), ('{"b":"x\ry"}', 2, "multiline"),
+                    ('{"a":1}\x1fjunk', 3, "wrong_topic"), ("\ufffd{}", 4, "not_utf8"),
+                    ("", 5, "empty_value"), ('{"c":2}\r', 6, "multiline"),
+                    ('{"d":3}', 7, "wrong_topic")]
+    fast = lake._lines_of(b'{"a":1}\n\n{"c":2}\r\n', "f.jsonl", True, "bookings")
     assert fast.select("line", "line_number", "legacy").rows() == [
-        ('{"a":1}', 1, True), ('{"c":2}', 3, True)]
+        ('{"a":1}', 1, True), ("", 2, True), ('{"c":2}', 3, True)]
+
+
+def test_an_accepted_line_is_exactly_its_bytes() -> None:
+    value = ev.encode(make_world(flights=1).by_topic["bookings"][0])
+    frame = lake._lines_of(value + b"\n" + b"bad\x00\n", "f.jsonl", False, "bookings")
+    assert frame["line"].to_list() == [value.decode(), "bad\ufffd"]
+    assert frame["reason_code"].to_list() == [None, "not_json"]
 
 
 def test_discover_reads_manifests_and_old_day_files_only(tmp_path: Path) -> None:

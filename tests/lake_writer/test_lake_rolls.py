@@ -4,10 +4,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from airline_core.contract import MAX_DEPTH, MAX_VALUE_BYTES, Reason
 from airline_core.events import BookingCancelled, Passenger, encode
 from airline_lake_writer.rolls import (
-    UNSTORABLE_NEWLINE,
-    UNSTORABLE_NULL,
     LakeRecord,
     PartitionBuffer,
     Roll,
@@ -48,9 +47,25 @@ def test_invalid_values_land_dated_by_kafka_timestamp() -> None:
 
 
 def test_null_and_multiline_values_cannot_be_lines() -> None:
-    assert classify(1, None, 0).unstorable == UNSTORABLE_NULL
-    assert classify(1, b'{"a":\n1}', 0).unstorable == UNSTORABLE_NEWLINE
+    null, multiline = classify(1, None, 0).unstorable, classify(1, b'{"a":\n1}', 0).unstorable
+    assert null is not None and null.code is Reason.TOMBSTONE
+    assert multiline is not None and multiline.code is Reason.MULTILINE
     assert classify(1, None, -1).date == "1970-01-01"
+
+
+def test_poison_values_land_raw_and_never_raise() -> None:
+    """Nesting that would exhaust the decoder's recursion, invalid UTF-8, a huge value, a date
+    the calendar cannot shift and a Kafka timestamp no date has: each lands as an invalid
+    line, dated by a (clamped) Kafka timestamp."""
+    deep = b'{"event_time":"2025-01-01T00:00:00Z","x":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    poison = [deep, b'{"event_id":"\xff\xfe"}', b'{"x":"' + b"y" * MAX_VALUE_BYTES + b'"}',
+              b'{"event_id":"e","event_type":"T","flight_id":"f",'
+              b'"event_time":"0001-01-01T00:00:00+05:00"}',
+              b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)]
+    for value in poison:
+        record = classify(3, value, 2**62)
+        assert (record.valid, record.unstorable, record.value) == (False, None, value)
+        assert record.date == "2099-12-31"
 
 
 def test_cut_by_record_count() -> None:
@@ -104,7 +119,7 @@ def test_diverted_and_invalid_records_are_accounted() -> None:
     records = [classify(0, event(0), 0), classify(1, None, 0), classify(2, b"junk", 0)]
     roll = build_roll("bookings", 0, 0, records, "stop")
     assert (roll.id.first, roll.id.last, roll.records, roll.invalid_records) == (0, 2, 2, 1)
-    assert [(d.offset, d.reason) for d in roll.diverted] == [(1, UNSTORABLE_NULL)]
+    assert [(d.offset, d.reason.split(":")[0]) for d in roll.diverted] == [(1, "tombstone")]
 
 
 def test_idle_and_clear() -> None:

@@ -218,11 +218,7 @@ def _record_rejects_only(conn: psycopg2.extensions.connection, rejects: pl.DataF
     warehouse.create_staging(conn)
     warehouse.copy_frame(conn, "stg_rejects", rejects)
     with conn.cursor() as cur:
-        cur.execute("INSERT INTO etl_rejects (source_file, line_number, topic, reason, raw_line, "
-                    "event_id, run_id) SELECT source_file, line_number, topic, reason, raw_line, "
-                    "event_id, %s FROM stg_rejects ON CONFLICT (source_file, line_number) "
-                    "DO UPDATE SET reason = EXCLUDED.reason, run_id = EXCLUDED.run_id",
-                    (run_id,))
+        cur.execute(warehouse.REJECTS_UPSERT, (run_id,))
     conn.commit()
 
 

@@ -13,7 +13,6 @@ Two layouts are read:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -25,6 +24,7 @@ import polars as pl
 from airline_core.logging import get_logger
 from airline_core.topics import LAKE_TOPICS
 
+from airline_etl import transform
 from airline_etl.errors import LakeError
 
 log = get_logger(__name__)
@@ -32,12 +32,12 @@ log = get_logger(__name__)
 RAW: Final = "raw"
 MANIFESTS: Final = "_manifests"
 _OLD_DAY_FILE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}\.jsonl$")
-#: A separator byte that valid JSON text never contains unescaped, so each line is one field.
-_NO_SEPARATOR: Final = "\x1f"
 
+#: A lake line: its text, where it is, and the contract's verdict on its bytes
+#: (``contract_reason`` and ``reason_code`` are null for an accepted line).
 LINE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "line": pl.String(), "source_file": pl.String(), "line_number": pl.Int64(),
-    "legacy": pl.Boolean(),
+    "legacy": pl.Boolean(), "contract_reason": pl.String(), "reason_code": pl.String(),
 }
 
 
@@ -146,33 +146,28 @@ def oldest_first(entries: Iterable[LakeEntry], limit: int) -> list[LakeEntry]:
     return [e for e in entries if id(e) in chosen]
 
 
-def _lines_of(content: bytes, source_file: str, legacy: bool) -> pl.DataFrame:
-    """Each non-blank line of ``content`` as one row (read by Polars' CSV reader: fast, native)."""
-    if not content.strip():
-        return pl.DataFrame(schema=LINE_SCHEMA)
-    try:
-        frame = pl.read_csv(
-            io.BytesIO(content), has_header=False, separator=_NO_SEPARATOR, quote_char=None,
-            new_columns=["line"], schema={"line": pl.String}, encoding="utf8-lossy",
-            raise_if_empty=False,
-        )
-    except pl.exceptions.PolarsError:
-        # A line holds the separator byte (it cannot be valid JSON): split exactly, slowly.
-        text = content.decode("utf-8", errors="replace").split("\n")
-        if text and text[-1] == "":
-            text.pop()
-        frame = pl.DataFrame({"line": [t.removesuffix("\r") for t in text]},
-                             schema={"line": pl.String()})
-    return (
-        frame.with_row_index("line_number", offset=1)
-        .filter(pl.col("line").is_not_null() & (pl.col("line").str.strip_chars() != ""))
-        .select(
-            pl.col("line"),
-            pl.lit(source_file).alias("source_file"),
-            pl.col("line_number").cast(pl.Int64),
-            pl.lit(legacy).alias("legacy"),
-        )
-    )
+def _lines_of(content: bytes, source_file: str, legacy: bool, topic: str) -> pl.DataFrame:
+    """Every line of ``content`` as one row, with the contract's verdict on its exact bytes.
+
+    Nothing is skipped: an empty line is an empty record value, which the contract rejects
+    (``empty_value``) exactly as the engine does. A rejected line's text is kept for
+    ``etl_rejects`` with undecodable bytes and NUL replaced (U+FFFD), since Postgres text
+    cannot hold them; an accepted line is valid UTF-8 without NUL by the contract.
+    """
+    raw = content.split(b"\n")
+    if raw and raw[-1] == b"":
+        raw.pop()  # the newline that ends the last line
+    if legacy:  # the user's old day files may have been written with CRLF line ends
+        raw = [line.removesuffix(b"\r") for line in raw]
+    reasons, codes = transform.verdicts(raw, topic, legacy)
+    text = [line.decode() if reason is None
+            else line.decode("utf-8", "replace").replace("\x00", "\ufffd")
+            for line, reason in zip(raw, reasons, strict=True)]
+    return pl.DataFrame({
+        "line": text, "source_file": [source_file] * len(raw),
+        "line_number": list(range(1, len(raw) + 1)), "legacy": [legacy] * len(raw),
+        "contract_reason": reasons, "reason_code": codes,
+    }, schema=LINE_SCHEMA)
 
 
 def read_entry(lake_dir: Path, entry: LakeEntry) -> pl.DataFrame:
@@ -189,7 +184,7 @@ def read_entry(lake_dir: Path, entry: LakeEntry) -> pl.DataFrame:
                             f"the manifest says {data.bytes}")
         if data.sha256 and hashlib.sha256(content).hexdigest() != data.sha256:
             raise LakeError(f"{entry.key}: {data.path} does not match the manifest's sha256")
-        frames.append(_lines_of(content, data.path, entry.legacy))
+        frames.append(_lines_of(content, data.path, entry.legacy, entry.topic))
     lines = pl.concat(frames) if frames else pl.DataFrame(schema=LINE_SCHEMA)
     if entry.records is not None and lines.height != entry.records:
         log.warning("manifest record count differs from the lines read", manifest=entry.key,

@@ -44,7 +44,7 @@ STAGING_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "dead_letter": (
         "event_id", "event_time", "flight_id", "source_topic", "source_partition",
         "source_offset", "reason", "component", "original_value_b64", "original_key_b64",
-        "envelope"),
+        "envelope", "reason_code", "original_size", "original_sha256"),
 }
 
 
@@ -151,7 +151,8 @@ def _promotions(events: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 
 def _dead_letters(events: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    return {"dead_letter": events.with_columns(pl.col("line").alias("envelope"))
+    return {"dead_letter": events.with_columns(pl.col("line").alias("envelope"),
+                                               pl.col("reason_code").fill_null(""))
             .select(STAGING_COLUMNS["dead_letter"])}
 
 

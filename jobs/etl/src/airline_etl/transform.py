@@ -12,10 +12,12 @@ halves until the offending lines are isolated; they become rejects, the rest is 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import polars as pl
+from airline_core.contract import Reason, Rejection, read_event
 from airline_core.errors import InvalidEventError
 from airline_core.events import SCHEMA_MAJOR, check_schema_version, event_types_of
 from airline_core.ids import derive_id
@@ -66,7 +68,8 @@ TOPIC_FIELDS: Final[dict[str, dict[str, pl.DataType]]] = {
     },
     Topic.DEAD_LETTER: {
         "source_topic": S, "source_partition": S, "source_offset": S, "reason": S,
-        "component": S, "original_value_b64": S, "original_key_b64": S,
+        "component": S, "original_value_b64": S, "original_key_b64": S, "reason_code": S,
+        "original_size": S, "original_sha256": S,
     },
 }
 
@@ -117,7 +120,8 @@ FIELD_KINDS: Final[dict[str, dict[str, str]]] = {
     },
     Topic.DEAD_LETTER: {
         "source_topic": TEXT, "source_partition": UINT, "source_offset": BIGUINT, "reason": TEXT,
-        "component": TEXT, "original_value_b64": STR, "original_key_b64": STR,
+        "component": TEXT, "original_value_b64": STR, "original_key_b64": STR, "reason_code": STR,
+        "original_size": BIGUINT, "original_sha256": STR,
     },
 }
 
@@ -147,7 +151,31 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
 
 REJECT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "source_file": S, "line_number": pl.Int64(), "topic": S, "reason": S, "raw_line": S,
-    "event_id": S}
+    "event_id": S, "reason_code": S}
+#: A legacy line (the user's old day files have no ``event_id``) is judged with this one, so the
+#: contract decides on everything else exactly as for a current line.
+_LEGACY_ID: Final = b'{"event_id":"legacy",'
+
+
+def verdicts(values: Sequence[bytes], topic: str, legacy: bool | Sequence[bool] = False
+             ) -> tuple[list[str | None], list[str | None]]:
+    """The contract's verdict on each raw line: (reason text, reason code), both None when
+    the line is accepted. The same decision as the engine's and the lake writer's
+    (:func:`airline_core.contract.read_event`), on the same bytes."""
+    flags = [legacy] * len(values) if isinstance(legacy, bool) else list(legacy)
+    reasons: list[str | None] = []
+    codes: list[str | None] = []
+    for value, old in zip(values, flags, strict=True):
+        if old and value.startswith(b"{") and b'"event_id"' not in value:
+            value = _LEGACY_ID + value[1:]
+        result = read_event(topic, value)
+        if isinstance(result, Rejection):
+            reasons.append(result.text)
+            codes.append(str(result.code))
+        else:
+            reasons.append(None)
+            codes.append(None)
+    return reasons, codes
 
 
 @dataclass(frozen=True)
@@ -166,13 +194,17 @@ def topic_dtype(topic: str) -> pl.Struct:
     return pl.Struct({**COMMON, **TOPIC_FIELDS[topic]})
 
 
-def _rejects(frame: pl.DataFrame, topic: str, reason: pl.Expr | str) -> pl.DataFrame:
+def _rejects(frame: pl.DataFrame, topic: str, reason: pl.Expr | str,
+             code: pl.Expr | str = str(Reason.WAREHOUSE_REFUSED)) -> pl.DataFrame:
+    """Reject rows of ``frame``. Without a ``code``, the contract accepted the line but it does
+    not fit the warehouse: a disagreement the tests make sure never happens."""
     reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    code_expr = pl.lit(code) if isinstance(code, str) else code
     event_id = (pl.col("event_id") if "event_id" in frame.columns else pl.lit(None, S))
     return frame.select(
         pl.col("source_file"), pl.col("line_number"), pl.lit(topic).alias("topic"),
         reason_expr.alias("reason"), pl.col("line").alias("raw_line"),
-        event_id.cast(S).alias("event_id"),
+        event_id.cast(S).alias("event_id"), code_expr.cast(S).alias("reason_code"),
     )
 
 
@@ -262,9 +294,24 @@ def _legacy_ids(frame: pl.DataFrame, topic: str) -> pl.Series:
 
 
 def validate(lines: pl.DataFrame, topic: str) -> TopicEvents:
-    """Decode, validate, type and deduplicate one topic's lines (``lake.LINE_SCHEMA``)."""
+    """Decode, validate, type and deduplicate one topic's lines (``lake.LINE_SCHEMA``).
+
+    The contract decides first (its verdict comes with the lines from :mod:`airline_etl.lake`,
+    or is made here from their text): a line it rejects is a reject with its reason code, the
+    same the engine gives the record. The rest is typed for the warehouse."""
     topic = str(Topic(topic))
+    if "contract_reason" not in lines.columns:
+        reasons, codes = verdicts([line.encode() for line in lines["line"]], topic,
+                                  lines["legacy"].to_list())
+        lines = lines.with_columns(pl.Series("contract_reason", reasons, dtype=S),
+                                   pl.Series("reason_code", codes, dtype=S))
+    total = lines.height
+    refused = lines.filter(pl.col("contract_reason").is_not_null())
+    contract_rejects = _rejects(refused, topic, pl.col("contract_reason"), pl.col("reason_code"))
+    lines = lines.filter(pl.col("contract_reason").is_null()).drop("contract_reason",
+                                                                   "reason_code")
     decoded, decode_rejects = decode_lines(lines, topic)
+    decode_rejects = pl.concat([contract_rejects, decode_rejects])
     # Old-layout lines have no event_id: derive a stable one from the line itself.
     missing_id = pl.col("event_id").is_null() & pl.col("legacy")
     if decoded.height and decoded.select(missing_id.any()).item():
@@ -318,7 +365,7 @@ def validate(lines: pl.DataFrame, topic: str) -> TopicEvents:
     before = events.height
     events = events.unique(subset="event_id", keep="first", maintain_order=True)
     return TopicEvents(topic=topic, events=events, rejects=rejects.sort(
-        "source_file", "line_number"), lines=lines.height, duplicates=before - events.height)
+        "source_file", "line_number"), lines=total, duplicates=before - events.height)
 
 
 def _schema_version_check(decoded: pl.DataFrame) -> pl.Expr:

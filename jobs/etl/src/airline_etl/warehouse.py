@@ -83,6 +83,15 @@ def connect(url: str) -> psycopg2.extensions.connection:
     return conn
 
 
+#: Staged rejects into ``etl_rejects`` (a line rejected again keeps one row, the newest run's).
+REJECTS_UPSERT: Final = (
+    "INSERT INTO etl_rejects (source_file, line_number, topic, reason, raw_line, event_id, "
+    "reason_code, run_id) SELECT source_file, line_number, topic, reason, raw_line, event_id, "
+    "reason_code, %s FROM stg_rejects ON CONFLICT (source_file, line_number) DO UPDATE SET "
+    "reason = EXCLUDED.reason, raw_line = EXCLUDED.raw_line, event_id = EXCLUDED.event_id, "
+    "topic = EXCLUDED.topic, reason_code = EXCLUDED.reason_code, run_id = EXCLUDED.run_id")
+
+
 # --------------------------------------------------------------------------- migrations
 @dataclass(frozen=True)
 class Migration:
@@ -190,8 +199,8 @@ def create_staging(conn: psycopg2.extensions.connection,
                 cur.execute(f"CREATE TEMP TABLE stg_{stage} ON COMMIT DROP AS "
                             f"SELECT {cols} FROM {target} WITH NO DATA")
         cur.execute("CREATE TEMP TABLE stg_rejects ON COMMIT DROP AS SELECT source_file, "
-                    "line_number, topic, reason, raw_line, event_id FROM etl_rejects "
-                    "WITH NO DATA")
+                    "line_number, topic, reason, raw_line, event_id, reason_code FROM "
+                    "etl_rejects WITH NO DATA")
         cur.execute("CREATE TEMP TABLE stg_files ON COMMIT DROP AS SELECT file_key, sha256, "
                     "kind, topic, records FROM etl_loaded_files WITH NO DATA")
 
@@ -287,11 +296,7 @@ def apply(conn: psycopg2.extensions.connection, run_id: str,
         ("dim_flight", derived.DIM_FLIGHT, ()),
         ("fact_flight_outcome", derived.FLIGHT_OUTCOME, ()),
         ("dim_date", derived.DIM_DATE, ()),
-        ("etl_rejects", "INSERT INTO etl_rejects (source_file, line_number, topic, reason, "
-         "raw_line, event_id, run_id) SELECT source_file, line_number, topic, reason, raw_line, "
-         "event_id, %s FROM stg_rejects ON CONFLICT (source_file, line_number) DO UPDATE SET "
-         "reason = EXCLUDED.reason, raw_line = EXCLUDED.raw_line, event_id = EXCLUDED.event_id, "
-         "topic = EXCLUDED.topic", (run_id,)),
+        ("etl_rejects", REJECTS_UPSERT, (run_id,)),
         ("etl_loaded_files", "INSERT INTO etl_loaded_files (file_key, sha256, kind, topic, "
          "records, run_id) SELECT file_key, sha256, kind, topic, records, %s FROM stg_files "
          "ON CONFLICT DO NOTHING", (run_id,)),

@@ -17,13 +17,18 @@ Compatibility rule for ``schema_version`` (``MAJOR.MINOR``):
 * A different major version is a breaking change: the reader rejects the record with
   :class:`~airline_core.errors.UnsupportedSchemaError`, which sends it to ``dead_letter``
   (it is never guessed at, and never dropped).
+
+Versions: 1.0 the first; 1.1 bounds every field (lengths, counts, minutes, money, times) and
+gives dead letters ``reason_code``, ``original_size``, ``original_sha256`` and
+``original_truncated``. What a reader accepts from a topic is decided in
+:mod:`airline_core.contract`, which every reader calls.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
@@ -33,18 +38,47 @@ from airline_core.errors import InvalidEventError, UnsupportedSchemaError
 from airline_core.topics import Topic
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 0
+SCHEMA_MINOR: Final = 1
 SCHEMA_VERSION: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
+#: The plausible range of every timestamp of the contract. Times outside it (before 1970, or so
+#: far ahead that minutes to departure would not fit the warehouse) are rejected, whatever the
+#: record's other fields say; the engine bounds times further against its event-time watermark.
+MIN_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
+#: Largest seat count of anything (an A380 seats at most 853).
+MAX_SEATS: Final = 1000
+#: Largest number of days a flight is on sale before departure (airlines sell about 330 to 360).
+MAX_SALE_DAYS: Final = 400
+#: Largest absolute minutes to departure: the whole sale horizon, on either side.
+MAX_MINUTES: Final = 2 * MAX_SALE_DAYS * 24 * 60
+#: Largest amount of money (the warehouse's numeric(10,2)).
+MAX_MONEY: Final = Decimal("99999999.99")
+INT64_MAX: Final = 2**63 - 1
+
 #: A timezone-aware timestamp; naive times are invalid because their zone would be a guess.
+#: :func:`check_time` bounds it in ``__post_init__`` (msgspec cannot bound a datetime).
 UtcDateTime = Annotated[datetime, msgspec.Meta(tz=True)]
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+SeatCount = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEATS)]
+Minutes = Annotated[int, msgspec.Meta(ge=-MAX_MINUTES, le=MAX_MINUTES)]
 #: Exact money. msgspec cannot bound a Decimal, so the structs holding money check it in
-#: ``__post_init__`` with :func:`check_money` (finite, not negative, at most 2 decimals).
+#: ``__post_init__`` with :func:`check_money` (finite, 0 to MAX_MONEY, at most 2 decimals).
 Money = Decimal
 Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+#: A ratio that may exceed 1 (a forecast above capacity), bounded so it stays a sane number.
+Ratio = Annotated[float, msgspec.Meta(ge=0.0, le=1000.0)]
 Percentage = Annotated[int, msgspec.Meta(ge=0, le=100)]
-Text = Annotated[str, msgspec.Meta(min_length=1)]
+#: Largest party on one booking (airlines take at most 9 passengers per reservation).
+MAX_PARTY: Final = 9
+#: Largest seat row number.
+MAX_ROWS: Final = 999
+#: An identifier or code: not empty, and short.
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+#: An optional short string (may be empty).
+Label = Annotated[str, msgspec.Meta(max_length=128)]
+#: Free text (reasons); long enough for an explanation, never unbounded.
+Prose = Annotated[str, msgspec.Meta(max_length=2000)]
 
 Segment = Literal["business", "leisure"]
 
@@ -52,7 +86,7 @@ Segment = Literal["business", "leisure"]
 def check_schema_version(version: str) -> None:
     """Apply the compatibility rule: same major accepted (any minor), anything else rejected."""
     major, _, minor = version.partition(".")
-    if not (major.isdigit() and minor.isdigit()):
+    if not (major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
         raise UnsupportedSchemaError(f"schema_version {version!r} is not MAJOR.MINOR")
     if int(major) != SCHEMA_MAJOR:
         raise UnsupportedSchemaError(
@@ -61,9 +95,23 @@ def check_schema_version(version: str) -> None:
 
 
 def check_money(name: str, value: Decimal) -> None:
-    """Reject NaN, infinities, negative amounts and sub-cent digits: money must be exact."""
-    if not value.is_finite() or value < 0 or value.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise ValueError(f"{name} {value} is not a non-negative amount with at most 2 decimals")
+    """Reject NaN, infinities, negative or huge amounts, sub-cent digits and exponents ("1e3"):
+    money is exact, and written as plain digits."""
+    if (not value.is_finite() or value < 0 or value > MAX_MONEY
+            or value.as_tuple().exponent not in (0, -1, -2)):
+        raise ValueError(f"{name} {value} is not an amount from 0 to {MAX_MONEY} with at most "
+                         "2 decimals")
+
+
+class TimeRangeError(ValueError):
+    """A timestamp outside the contract's range, or inconsistent with the event's other times."""
+
+
+def check_time(name: str, value: datetime) -> None:
+    """Reject a timestamp outside [MIN_TIME, MAX_TIME)."""
+    if not MIN_TIME <= value < MAX_TIME:
+        raise TimeRangeError(f"{name} {value.isoformat()} is outside {MIN_TIME.year} to "
+                         f"{MAX_TIME.year}")
 
 
 class Event(msgspec.Struct, tag_field="event_type", kw_only=True, frozen=True):
@@ -71,11 +119,12 @@ class Event(msgspec.Struct, tag_field="event_type", kw_only=True, frozen=True):
 
     event_id: Text
     event_time: UtcDateTime
-    schema_version: str = SCHEMA_VERSION
+    schema_version: Annotated[str, msgspec.Meta(max_length=16)] = SCHEMA_VERSION
     flight_id: Text
 
     def __post_init__(self) -> None:
         check_schema_version(self.schema_version)
+        check_time("event_time", self.event_time)
 
     @property
     def key(self) -> bytes:
@@ -92,7 +141,7 @@ class Cabin(Record, kw_only=True, frozen=True):
     """A cabin of the aircraft (the user's ``cabins`` entries)."""
 
     cabin_code: Text
-    seat_count: NonNegativeInt
+    seat_count: SeatCount
 
 
 class FareBucketSpec(Record, kw_only=True, frozen=True):
@@ -102,7 +151,7 @@ class FareBucketSpec(Record, kw_only=True, frozen=True):
     bucket: Text
     cabin_code: Text
     price: Money
-    seats: NonNegativeInt
+    seats: SeatCount
 
     def __post_init__(self) -> None:
         check_money("price", self.price)
@@ -117,11 +166,25 @@ class FlightScheduled(Event, tag="FlightScheduled", kw_only=True, frozen=True):
     scheduled_departure_time: UtcDateTime
     scheduled_arrival_time: UtcDateTime
     aircraft_type: Text
-    total_seats: NonNegativeInt
-    cabins: list[Cabin]
-    flight_number: str = ""
-    fare_buckets: list[FareBucketSpec] = []
-    currency: str = "GBP"
+    total_seats: SeatCount
+    cabins: Annotated[list[Cabin], msgspec.Meta(max_length=16)]
+    flight_number: Label = ""
+    fare_buckets: Annotated[list[FareBucketSpec], msgspec.Meta(max_length=128)] = []
+    currency: Label = "GBP"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        departure = self.scheduled_departure_time
+        check_time("scheduled_departure_time", departure)
+        check_time("scheduled_arrival_time", self.scheduled_arrival_time)
+        on_sale = (departure - self.event_time).total_seconds() / 86400
+        if not 0 <= on_sale <= MAX_SALE_DAYS:
+            raise TimeRangeError(f"scheduled_departure_time is {on_sale:.1f} days after the sale "
+                             f"opens (event_time); must be 0 to {MAX_SALE_DAYS}")
+        if self.scheduled_arrival_time < departure:
+            raise TimeRangeError("scheduled_arrival_time is before scheduled_departure_time")
+        if sum(c.seat_count for c in self.cabins) > MAX_SEATS:
+            raise ValueError(f"cabins seat more than {MAX_SEATS}")
 
 
 class CheckInOpened(Event, tag="CheckInOpened", kw_only=True, frozen=True):
@@ -136,8 +199,16 @@ class FlightDelayed(Event, tag="FlightDelayed", kw_only=True, frozen=True):
     """The departure moved later; ``new_departure_time`` replaces the scheduled one."""
 
     new_departure_time: UtcDateTime
-    delay_minutes: NonNegativeInt
-    reason: str = ""
+    delay_minutes: Annotated[int, msgspec.Meta(ge=0, le=MAX_MINUTES)]
+    reason: Prose = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_time("new_departure_time", self.new_departure_time)
+        ahead = (self.new_departure_time - self.event_time).total_seconds() / 86400
+        if ahead > MAX_SALE_DAYS:
+            raise TimeRangeError(f"new_departure_time is {ahead:.0f} days after event_time "
+                             f"(at most {MAX_SALE_DAYS})")
 
 
 class FlightDeparted(Event, tag="FlightDeparted", kw_only=True, frozen=True):
@@ -145,11 +216,15 @@ class FlightDeparted(Event, tag="FlightDeparted", kw_only=True, frozen=True):
 
     actual_departure_time: UtcDateTime
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_time("actual_departure_time", self.actual_departure_time)
+
 
 class FlightCancelled(Event, tag="FlightCancelled", kw_only=True, frozen=True):
     """The flight will not operate; no promotion may fire for it any more."""
 
-    reason: str = ""
+    reason: Prose = ""
 
 
 # --------------------------------------------------------------------------- bookings
@@ -166,13 +241,13 @@ class BookingCreated(Event, tag="BookingCreated", kw_only=True, frozen=True):
     promotion discount (``promo_id`` names it)."""
 
     booking_id: Text
-    channel: str
+    channel: Label
     fare_bucket: Text
-    currency: str
+    currency: Label
     total_price: Money
-    passengers: list[Passenger]
-    segment: str = ""
-    promo_id: str | None = None
+    passengers: Annotated[list[Passenger], msgspec.Meta(min_length=1, max_length=MAX_PARTY)]
+    segment: Label = ""
+    promo_id: Label | None = None
     discount_percentage: Percentage = 0
 
     def __post_init__(self) -> None:
@@ -185,8 +260,8 @@ class BookingCancelled(Event, tag="BookingCancelled", kw_only=True, frozen=True)
 
     booking_id: Text
     fare_bucket: Text
-    passengers: list[Passenger]
-    reason: str = ""
+    passengers: Annotated[list[Passenger], msgspec.Meta(min_length=1, max_length=MAX_PARTY)]
+    reason: Prose = ""
 
 
 # --------------------------------------------------------------------------- seat_inventory
@@ -194,7 +269,7 @@ class BucketAvailability(Record, kw_only=True, frozen=True):
     """Seats still sellable in a bucket, at its current price."""
 
     bucket: Text
-    available_seats: NonNegativeInt
+    available_seats: SeatCount
     price: Money
 
     def __post_init__(self) -> None:
@@ -205,15 +280,15 @@ class CabinAvailability(Record, kw_only=True, frozen=True):
     """Availability of one cabin's buckets."""
 
     cabin_code: Text
-    fare_buckets: list[BucketAvailability]
+    fare_buckets: Annotated[list[BucketAvailability], msgspec.Meta(max_length=128)]
 
 
 class CabinInventorySnapshot(Event, tag="CabinInventorySnapshot", kw_only=True, frozen=True):
     """The producer's periodic view of what is still for sale (the user's fields)."""
 
-    time_to_departure_minutes: int
-    cabins: list[CabinAvailability]
-    currency: str = "GBP"
+    time_to_departure_minutes: Minutes
+    cabins: Annotated[list[CabinAvailability], msgspec.Meta(max_length=16)]
+    currency: Label = "GBP"
 
 
 # --------------------------------------------------------------------------- seat_map
@@ -223,7 +298,7 @@ class _SeatChange(Event, kw_only=True, frozen=True):
     booking_id: Text
     passenger_id: Text
     seat_id: Text
-    row: Annotated[int, msgspec.Meta(ge=1)]
+    row: Annotated[int, msgspec.Meta(ge=1, le=MAX_ROWS)]
     letter: Text
     cabin_code: Text
 
@@ -240,17 +315,17 @@ class SeatReleased(_SeatChange, tag="SeatReleased", kw_only=True, frozen=True):
 class CabinInventoryMetrics(Event, tag="CabinInventoryMetrics", kw_only=True, frozen=True):
     """The engine's view of a flight (the user's fields first, then pace and forecast)."""
 
-    booked_seats: NonNegativeInt
-    total_seats: NonNegativeInt
+    booked_seats: SeatCount
+    total_seats: SeatCount
     load_factor: Fraction
-    minutes_to_departure: int
-    seats_remaining: NonNegativeInt = 0
+    minutes_to_departure: Minutes
+    seats_remaining: SeatCount = 0
     bookings_last_hour: NonNegativeInt = 0
     bookings_last_day: NonNegativeInt = 0
-    expected_booked_to_date: float = 0.0
-    forecast_load_factor: float = 0.0
+    expected_booked_to_date: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_SEATS)] = 0.0
+    forecast_load_factor: Ratio = 0.0
     active_discount_percentage: Percentage = 0
-    active_promo_id: str | None = None
+    active_promo_id: Label | None = None
     state_version: NonNegativeInt = 0
 
 
@@ -259,29 +334,29 @@ class PromotionTriggered(Event, tag="PromotionTriggered", kw_only=True, frozen=T
     """A discount starts (or escalates) on a flight's target bucket. ``inputs`` holds every number
     the policy used, so the decision can be explained and replayed."""
 
-    decision_source: str
+    decision_source: Label
     current_load_factor: Fraction
-    minutes_to_departure: int
+    minutes_to_departure: Minutes
     target_fare_bucket: Text
     discount_percentage: Percentage
-    promo_id: str = ""
-    tier: NonNegativeInt = 0
-    reason: str = ""
-    inputs: dict[str, float | int | str | None] = {}
-    policy_version: str = ""
+    promo_id: Label = ""
+    tier: Percentage = 0
+    reason: Prose = ""
+    inputs: Annotated[dict[str, float | int | str | None], msgspec.Meta(max_length=64)] = {}
+    policy_version: Label = ""
 
 
 class PromotionEnded(Event, tag="PromotionEnded", kw_only=True, frozen=True):
     """A discount stops (recovery, full, departure or cancellation)."""
 
     promo_id: Text
-    decision_source: str
-    reason: str
-    target_fare_bucket: str = ""
+    decision_source: Label
+    reason: Prose
+    target_fare_bucket: Label = ""
     discount_percentage: Percentage = 0
     current_load_factor: Fraction = 0.0
-    minutes_to_departure: int = 0
-    policy_version: str = ""
+    minutes_to_departure: Minutes = 0
+    policy_version: Label = ""
 
 
 # --------------------------------------------------------------------------- dead_letter
@@ -289,17 +364,26 @@ class DeadLetter(Event, tag="DeadLetter", kw_only=True, frozen=True):
     """A record some component could not accept, kept whole with the reason.
 
     ``flight_id`` is the record's key when it had one (else ``"unknown"``); ``event_time`` is the
-    rejected event's own time when it could be read, else the Kafka record timestamp.
+    rejected event's own time when it could be read and plausible, else the time the rejecting
+    component had reached (the Kafka record timestamp only as the last resort).
     """
 
     source_topic: Text
     source_partition: NonNegativeInt
     source_offset: NonNegativeInt
-    reason: Text
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
     component: Text
+    #: The original value, base64; only its first ``MAX_ORIGINAL_BYTES`` when it was larger
+    #: (``original_truncated``), so an envelope always fits the broker's message size limit.
     original_value_b64: str
     original_key_b64: str | None = None
-    headers: list[tuple[str, str | None]] = []
+    headers: Annotated[list[tuple[str, str | None]], msgspec.Meta(max_length=64)] = []
+    #: Why, as a stable code of :class:`airline_core.contract.Reason` (``reason`` adds detail).
+    reason_code: Label = ""
+    #: Size and sha256 of the whole original value (it stays whole in its topic and the lake).
+    original_size: NonNegativeInt = 0
+    original_sha256: Label = ""
+    original_truncated: bool = False
 
 
 LifecycleEvent = (
@@ -336,11 +420,12 @@ class EventHeader(msgspec.Struct, frozen=True):
     flight_id: Text
     schema_version: str = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        check_schema_version(self.schema_version)
+        check_time("event_time", self.event_time)
+
 
 _ENCODER: Final = msgspec.json.Encoder(decimal_format="string")
-_DECODERS: Final = {
-    topic: msgspec.json.Decoder(types) for topic, types in TOPIC_EVENT_TYPES.items()
-}
 _ANY_DECODER: Final = msgspec.json.Decoder(AnyEvent)
 _HEADER_DECODER: Final = msgspec.json.Decoder(EventHeader)
 
@@ -350,11 +435,31 @@ def encode(event: Event) -> bytes:
     return _ENCODER.encode(event)
 
 
+def decode(topic: Topic | str, value: bytes | None) -> Any:
+    """Decode and validate a value read from ``topic`` (its logical name).
+
+    Raises :class:`InvalidEventError` (or its subclass :class:`UnsupportedSchemaError`) with a
+    reason fit for a dead-letter envelope; :func:`airline_core.contract.read_event` is the
+    same decision returned as a value.
+    """
+    from airline_core.contract import Reason, Rejection, read_event  # contract imports us
+
+    result = read_event(topic, value)
+    if isinstance(result, Rejection):
+        if result.code is Reason.UNSUPPORTED_SCHEMA:
+            raise UnsupportedSchemaError(result.text)
+        raise InvalidEventError(result.text)
+    return result
+
+
 def _decode(decoder: msgspec.json.Decoder[Any], value: bytes | None) -> Any:
-    if value is None:
-        raise InvalidEventError("record has no value (tombstone) on an event topic")
+    from airline_core.contract import check_bytes  # contract imports us
+
+    problem = check_bytes(value)
+    if problem is not None:
+        raise InvalidEventError(problem.text)
     try:
-        return decoder.decode(value)
+        return decoder.decode(value)  # type: ignore[arg-type]
     except UnsupportedSchemaError:
         raise
     except msgspec.ValidationError as e:
@@ -362,20 +467,8 @@ def _decode(decoder: msgspec.json.Decoder[Any], value: bytes | None) -> Any:
         if isinstance(cause, UnsupportedSchemaError):
             raise cause from e
         raise InvalidEventError(f"invalid event: {e}") from e
-    except msgspec.DecodeError as e:
-        raise InvalidEventError(f"undecodable JSON: {e}") from e
-
-
-def decode(topic: Topic | str, value: bytes | None) -> Any:
-    """Decode and validate a value read from ``topic`` (its logical name).
-
-    Raises :class:`InvalidEventError` (or its subclass :class:`UnsupportedSchemaError`) with a
-    reason fit for a dead-letter envelope.
-    """
-    decoder = _DECODERS.get(Topic(topic)) if isinstance(topic, str) else _DECODERS.get(topic)
-    if decoder is None:
-        raise InvalidEventError(f"topic {topic!r} carries no events of the contract")
-    return _decode(decoder, value)
+    except Exception as e:
+        raise InvalidEventError(f"undecodable: {type(e).__name__}: {e}") from e
 
 
 def decode_any(value: bytes | None) -> AnyEvent:
@@ -387,7 +480,6 @@ def decode_any(value: bytes | None) -> AnyEvent:
 def decode_header(value: bytes | None) -> EventHeader:
     """Decode only the common fields; cheap, and valid for every event type."""
     header: EventHeader = _decode(_HEADER_DECODER, value)
-    check_schema_version(header.schema_version)
     return header
 
 

@@ -19,13 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from airline_core import events as ev
+from airline_core.contract import Reason, Rejection, read_record
 from airline_core.crash import ENV as CRASH_ENV
 from airline_core.crash import crash_point
 from airline_core.dead_letter import dead_letter_for
-from airline_core.errors import InvalidEventError
 from airline_core.health import HealthServer
 from airline_core.kafka import is_fatal, make_consumer, make_producer, require_topics
 from airline_core.lifecycle import IdleTracker, StopSignal
@@ -60,6 +61,8 @@ class PartitionTask:
     skip_below: dict[int, int]
     #: Logical topic -> offset the last committed changelog records carry.
     offsets: dict[str, int]
+    #: Logical topic -> event-time watermark the last committed changelog records carry.
+    watermarks: dict[str, float] = field(default_factory=dict)
     committed: dict[int, int] = field(default_factory=dict)
     first_read: dict[str, int] = field(default_factory=dict)
     start_offsets: dict[str, int] = field(default_factory=dict)
@@ -79,6 +82,7 @@ class EngineApp:
         self._out_topic = {t: physical_name(t, prefix) for t in Topic}
         self._changelog = self._out_topic[Topic.ENGINE_STATE_CHANGELOG]
         self._core_config = core_config(settings)
+        self._max_lead_s = settings.max_lead_minutes * 60.0
         self._tasks: dict[int, PartitionTask] = {}
         self._restoring = True
         self._broker_down = False
@@ -258,9 +262,12 @@ class EngineApp:
                 core.restore(flight)
             skip = {self._logical.index(t): o for t, o in r.offsets.items()
                     if t in self._logical}
-            merger = PartitionMerger(len(self._inputs), self.settings.idle_input_ms / 1000.0)
+            marks = {self._logical.index(t): w for t, w in r.watermarks.items()
+                     if t in self._logical}
+            merger = PartitionMerger(len(self._inputs), self.settings.idle_input_ms / 1000.0,
+                                     watermarks=marks)
             self._tasks[p] = PartitionTask(p, core, merger, skip, dict(r.offsets),
-                                           restored_records=r.records)
+                                           dict(r.watermarks), restored_records=r.records)
             self._restored_records += r.records
             if self._offers is not None:
                 self._offers.publish([offer_of(f) for f in r.flights.values() if f.scheduled])
@@ -372,16 +379,20 @@ class EngineApp:
                 metrics.SKIPPED.labels(logical).inc()
                 task.merger.skipped(rank, offset)
                 continue
-            try:
-                event = ev.decode(ENGINE_INPUTS[rank], msg.value())
-                key = msg.key()
-                if key is not None and key != event.key:
-                    raise InvalidEventError(
-                        f"record key {key!r} does not match flight_id {event.flight_id!r}")
-                task.merger.push(rank, offset, event.event_time.timestamp(),
-                                 (event, msg, None, now))
-            except InvalidEventError as e:
-                task.merger.push(rank, offset, None, (None, msg, str(e), now))
+            result = read_record(ENGINE_INPUTS[rank], msg.key(), msg.value())
+            if isinstance(result, Rejection):
+                task.merger.push(rank, offset, None, (None, msg, result, now))
+                continue
+            event_s = result.event_time.timestamp()
+            lead = event_s - task.merger.watermark(rank)  # inf before the input's first record
+            if self._max_lead_s < lead < float("inf"):
+                ahead = Rejection(Reason.AHEAD_OF_WATERMARK,
+                                  f"event_time is {lead / 86400:.1f} days ahead of the {logical} "
+                                  f"watermark (ENGINE_MAX_LEAD_MINUTES "
+                                  f"{self.settings.max_lead_minutes})")
+                task.merger.push(rank, offset, None, (None, msg, ahead, now))
+                continue
+            task.merger.push(rank, offset, event_s, (result, msg, None, now))
         return activity
 
     def _release(self) -> None:
@@ -396,14 +407,15 @@ class EngineApp:
         metrics.BUFFERED.set(buffered)
 
     def _process(self, task: PartitionTask, pending: Pending) -> None:
-        event, msg, reason, read_at = pending.item
+        event, msg, rejection, read_at = pending.item
         logical = self._logical[pending.rank]
         if event is None:
+            position = (datetime.fromtimestamp(pending.key_s, tz=UTC)
+                        if pending.key_s > float("-inf") else None)
             outputs = [Output(Topic.DEAD_LETTER,
-                              dead_letter_for(msg, logical, reason, COMPONENT))]
+                              dead_letter_for(msg, logical, rejection, COMPONENT, position))]
         else:
-            outputs = task.core.apply(logical, event, raw=msg.value(), partition=task.partition,
-                                      offset=pending.offset, timestamp_ms=msg.timestamp()[1])
+            outputs = task.core.apply(logical, event, source=msg)
         metrics.EVENTS.labels(logical).inc()
         self._processed += 1
         self._uncommitted += 1
@@ -460,10 +472,13 @@ class EngineApp:
             for rank, offset in positions.items():
                 task.offsets[self._logical[rank]] = offset
                 offsets.append(TopicPartition(self._inputs[rank], task.partition, offset))
+            for rank, mark in task.merger.watermarks().items():
+                task.watermarks[self._logical[rank]] = mark
             dirty = sorted(task.core.take_dirty())
             for flight_id in dirty:
                 flight = task.core.flights.get(flight_id)
-                value = None if flight is None else encode_record(flight, task.offsets)
+                value = (None if flight is None
+                         else encode_record(flight, task.offsets, task.watermarks))
                 self._produce(self._changelog, value, flight_id.encode(), task.partition)
             changed.append((task, dirty))
         if self._crash_tests:

@@ -28,7 +28,7 @@ def run_bench(flights: int = 150, seed: int = 7, policy: str = "pace") -> dict[s
     outputs = 0
     started = time.process_time()
     for topic, value in records:
-        outputs += len(core.apply(topic, ev.decode(topic, value), raw=value))
+        outputs += len(core.apply(topic, ev.decode(topic, value)))
     seconds = time.process_time() - started
     return {"events": len(records), "outputs": outputs, "cpu_seconds": round(seconds, 3),
             "events_per_second": round(len(records) / seconds) if seconds else None,

@@ -7,12 +7,14 @@ from event times, so the same inputs always give the same outputs and the same i
 
 from __future__ import annotations
 
+import hashlib
 from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from airline_core import events as ev
+from airline_core.contract import Reason, Rejection
 from airline_core.dead_letter import dead_letter_for
 from airline_core.ids import derive_id, derived_event_id
 from airline_core.topics import Topic
@@ -35,6 +37,8 @@ DECISION_SOURCE: Final = "RULE_ENGINE"
 COMPONENT: Final = "airline-engine"
 ECONOMY: Final = "Y"
 DEFAULT_TARGET_BUCKET: Final = "K"
+#: :meth:`EngineCore._broken_rule`'s answer for an exact repeat of an event already applied.
+_DUPLICATE: Final = Rejection(Reason.CONFLICTING_DUPLICATE, "exact repeat: a no-op")
 
 
 class Output(NamedTuple):
@@ -56,13 +60,29 @@ class CoreConfig:
     #: Departed or cancelled flights are forgotten (changelog tombstone) this long after their
     #: last event, so state stays bounded on a long simulation.
     closed_retention_s: float = 24 * 60 * 60
+    #: Bookings, seat changes and snapshots dated this long after the (latest) departure time
+    #: are refused: nothing is sold for a flight that has left.
+    departure_grace_s: float = 24 * 60 * 60
+
+
+#: Booking and seat changes: what a closed (departed or cancelled) flight no longer takes.
+_SALES: Final = (ev.BookingCreated, ev.BookingCancelled, ev.SeatAssigned, ev.SeatReleased)
+_LIFECYCLE: Final = (ev.CheckInOpened, ev.BoardingStarted, ev.FlightDelayed, ev.FlightDeparted,
+                     ev.FlightCancelled)
 
 
 class _RawMessage:
-    """Looks like a confluent-kafka ``Message`` to :func:`dead_letter_for` (parked records)."""
+    """Looks like a confluent-kafka ``Message`` to :func:`dead_letter_for`: a parked record,
+    or an event applied in process (no Kafka record behind it)."""
 
     def __init__(self, parked: Parked) -> None:
         self._p = parked
+
+    @classmethod
+    def of_event(cls, topic: str, event: ev.Event) -> _RawMessage:
+        """An in-process event as if it were record 0 of partition 0."""
+        return cls(Parked(topic, 0, 0, 0, event.event_time.timestamp(), ev.encode(event),
+                          event.key))
 
     def key(self) -> bytes | None:
         return self._p.key
@@ -81,6 +101,18 @@ class _RawMessage:
 
     def timestamp(self) -> tuple[int, int]:
         return (1, self._p.timestamp_ms)
+
+
+def _digest(event: ev.Event) -> str:
+    """What "the same content" means for duplicates: the canonical encoding, hashed."""
+    return hashlib.blake2b(ev.encode(event), digest_size=8).hexdigest()
+
+
+def _same_schedule(flight: FlightState, event: ev.FlightScheduled) -> bool:
+    return (flight.departure_s == event.scheduled_departure_time.timestamp()
+            and flight.cabins == {c.cabin_code: c.seat_count for c in event.cabins}
+            and flight.buckets == [BucketCapacity(b.bucket, b.cabin_code, str(b.price), b.seats)
+                                   for b in event.fare_buckets])
 
 
 def target_bucket(event: ev.FlightScheduled) -> str:
@@ -133,9 +165,13 @@ class EngineCore:
                        self.config.target_load_factor)
 
     # ------------------------------------------------------------------ events in
-    def apply(self, topic: str, event: Any, *, raw: bytes | None = None, partition: int = 0,
-              offset: int = -1, timestamp_ms: int = 0) -> list[Output]:
-        """Apply one input event; returns the events to publish because of it."""
+    def apply(self, topic: str, event: Any, *, source: Any = None) -> list[Output]:
+        """Apply one input event; returns the events to publish because of it.
+
+        ``source`` is the Kafka record the event was read from (what a dead letter keeps);
+        in-process callers pass none and the event's encoding stands in for it. An event that
+        breaks a business rule (``docs/contract.md``) changes nothing and goes to
+        ``dead_letter``."""
         out: list[Output] = []
         now_s = event.event_time.timestamp()
         if self._parked_oldest is not None and \
@@ -144,7 +180,14 @@ class EngineCore:
         if now_s >= self._next_eviction_s:
             self._evict_closed(now_s)
         flight = self.flights.get(event.flight_id)
-        if type(event) is ev.FlightScheduled:
+        kind = type(event)
+        if kind is ev.FlightScheduled:
+            if flight is not None and flight.scheduled:
+                if not _same_schedule(flight, event):
+                    self._reject(out, topic, event, source, Rejection(
+                        Reason.INCONSISTENT_SCHEDULE, f"flight {event.flight_id} is already "
+                        "scheduled with another departure, cabins or fare buckets"))
+                return out  # the same schedule again: nothing changes
             if flight is None:
                 flight = self.flights[event.flight_id] = FlightState(event.flight_id)
             self._schedule(flight, event)
@@ -153,11 +196,69 @@ class EngineCore:
                 self._replay_parked(flight, out)
             return out
         if flight is None or not flight.scheduled:
-            self._park(flight, topic, event, raw, partition, offset, timestamp_ms, now_s)
+            self._park(flight, topic, event, source, now_s)
+            return out
+        problem = self._broken_rule(flight, kind, event, now_s)
+        if problem is not None:
+            if problem is not _DUPLICATE:
+                self._reject(out, topic, event, source, problem)
             return out
         force, metrics = self._track(flight, event, now_s)
         self._after(flight, event, now_s, force, out, metrics)
         return out
+
+    def _broken_rule(self, flight: FlightState, kind: type, event: Any, now_s: float
+                     ) -> Rejection | None:
+        """The business rule ``event`` breaks, :data:`_DUPLICATE` for an exact repeat, or None.
+
+        The rules (``docs/contract.md``): nothing is dated before the flight opened for sale;
+        a closed flight takes no booking or seat change dated after it closed, and no flight
+        takes one dated more than the grace after its departure time; a booking id
+        is booked once (the same event again is a no-op, another event a conflict); a booking
+        never takes more seats than its cabin has left; a cancellation names a live booking."""
+        if now_s < flight.sale_open_s:
+            return Rejection(Reason.BEFORE_SALE_OPENING,
+                             f"{kind.__name__} dated before flight {flight.flight_id} opened "
+                             "for sale")
+        if kind in _SALES and flight.status != OPEN and now_s > flight.closed_s:
+            return Rejection(Reason.FLIGHT_CLOSED,
+                             f"{kind.__name__} for flight {flight.flight_id}, {flight.status}")
+        if kind not in _LIFECYCLE and now_s > flight.departure_s + self.config.departure_grace_s:
+            return Rejection(Reason.FLIGHT_CLOSED,
+                             f"{kind.__name__} dated more than "
+                             f"{self.config.departure_grace_s / 60:.0f} minutes after flight "
+                             f"{flight.flight_id}'s departure")
+        if kind is ev.BookingCreated:
+            party = flight.parties.get(event.booking_id)
+            if party is not None:
+                if party.event_id == event.event_id and party.digest == _digest(event):
+                    return _DUPLICATE
+                return Rejection(Reason.CONFLICTING_DUPLICATE,
+                                 f"booking {event.booking_id} was already booked by another "
+                                 "event" if party.event_id != event.event_id else
+                                 f"event {event.event_id} seen before with other content")
+            wanted: dict[str, int] = {}
+            for p in event.passengers:
+                wanted[p.cabin_code] = wanted.get(p.cabin_code, 0) + 1
+            for cabin, count in wanted.items():
+                left = flight.cabins.get(cabin, 0) - flight.booked_by_cabin.get(cabin, 0)
+                if count > left:
+                    return Rejection(Reason.OVERSOLD,
+                                     f"booking {event.booking_id} wants {count} seats in cabin "
+                                     f"{cabin}, which has {max(left, 0)} left")
+        elif kind is ev.BookingCancelled and event.booking_id not in flight.parties:
+            if flight.cancelled.get(event.booking_id) == event.event_id:
+                return _DUPLICATE
+            return Rejection(Reason.UNKNOWN_BOOKING,
+                             f"booking {event.booking_id} is not live on flight "
+                             f"{flight.flight_id}")
+        return None
+
+    def _reject(self, out: list[Output], topic: str, event: Any, source: Any,
+                rejection: Rejection) -> None:
+        record = source if source is not None else _RawMessage.of_event(topic, event)
+        out.append(Output(Topic.DEAD_LETTER, dead_letter_for(record, topic, rejection,
+                                                             COMPONENT)))
 
     def apply_all(self, items: Iterable[tuple[str, Any]]) -> list[Output]:
         """Apply (topic, event) pairs in order (in-process runs)."""
@@ -170,6 +271,7 @@ class EngineCore:
     def _schedule(self, flight: FlightState, event: ev.FlightScheduled) -> None:
         flight.scheduled = True
         flight.status = OPEN
+        flight.sale_open_s = event.event_time.timestamp()
         flight.airline_code = event.airline_code
         flight.departure_s = event.scheduled_departure_time.timestamp()
         flight.cabins = {c.cabin_code: c.seat_count for c in event.cabins}
@@ -182,13 +284,12 @@ class EngineCore:
         """Update ``flight``; returns (metrics now regardless of rate, metrics-worthy change)."""
         kind = type(event)
         if kind is ev.BookingCreated:
-            if event.booking_id in flight.parties:
-                return False, False  # the same booking twice: counted once
             seats: dict[str, int] = {}
             for p in event.passengers:
                 seats[p.cabin_code] = seats.get(p.cabin_code, 0) + 1
             n = len(event.passengers)
-            flight.parties[event.booking_id] = Party(event.fare_bucket, seats)
+            flight.parties[event.booking_id] = Party(event.fare_bucket, seats, event.event_id,
+                                                     _digest(event))
             flight.booked += n
             for cabin, count in seats.items():
                 flight.booked_by_cabin[cabin] = flight.booked_by_cabin.get(cabin, 0) + count
@@ -204,9 +305,8 @@ class EngineCore:
                 flight.recent_bookings = [t for t in recent if t > cut]
             return False, True
         if kind is ev.BookingCancelled:
-            party = flight.parties.pop(event.booking_id, None)
-            if party is None:
-                return False, False
+            party = flight.parties.pop(event.booking_id)
+            flight.cancelled[event.booking_id] = event.event_id
             n = sum(party.seats.values())
             flight.booked -= n
             for cabin, count in party.seats.items():
@@ -229,10 +329,15 @@ class EngineCore:
             flight.departure_s = event.new_departure_time.timestamp()
             return True, True
         if kind is ev.FlightDeparted:
+            if flight.status == OPEN:
+                flight.closed_s = now_s
             flight.status = DEPARTED
             flight.parties = {}  # final: nothing can be cancelled any more
+            flight.cancelled = {}
             return True, True
         if kind is ev.FlightCancelled:
+            if flight.status == OPEN:
+                flight.closed_s = now_s
             flight.status = CANCELLED
             return True, True
         return False, False  # CheckInOpened, BoardingStarted: nothing to track
@@ -340,13 +445,16 @@ class EngineCore:
             self.dirty.add(flight_id)
 
     # ------------------------------------------------------------------ unknown flights
-    def _park(self, flight: FlightState | None, topic: str, event: Any, raw: bytes | None,
-              partition: int, offset: int, timestamp_ms: int, now_s: float) -> None:
+    def _park(self, flight: FlightState | None, topic: str, event: Any, source: Any,
+              now_s: float) -> None:
         if flight is None:
             flight = self.flights[event.flight_id] = FlightState(event.flight_id)
-        value = raw if raw is not None else ev.encode(event)
-        flight.parked.append(Parked(str(topic), partition, offset, timestamp_ms, now_s, value,
-                                    event.key))
+        if source is None:
+            parked = _RawMessage.of_event(topic, event)._p
+        else:
+            parked = Parked(str(topic), int(source.partition()), int(source.offset()),
+                            int(source.timestamp()[1]), now_s, source.value(), source.key())
+        flight.parked.append(parked)
         self.dirty.add(flight.flight_id)
         if self._parked_oldest is None or now_s < self._parked_oldest:
             self._parked_oldest = now_s
@@ -355,8 +463,7 @@ class EngineCore:
         parked, flight.parked = flight.parked, []
         for p in parked:
             event = ev.decode(p.topic, p.value)
-            out.extend(self.apply(p.topic, event, raw=p.value, partition=p.partition,
-                                  offset=p.offset, timestamp_ms=p.timestamp_ms))
+            out.extend(self.apply(p.topic, event, source=_RawMessage(p)))
         self._recompute_parked_oldest()
 
     def _expire_parked(self, now_s: float, out: list[Output]) -> None:
@@ -370,9 +477,10 @@ class EngineCore:
             for p in flight.parked:
                 if p.event_s < cut:
                     out.append(Output(Topic.DEAD_LETTER, dead_letter_for(
-                        _RawMessage(p), p.topic,
-                        f"unknown flight {flight_id}: no FlightScheduled within "
-                        f"{self.config.unknown_flight_s / 60:.0f} minutes of event time",
+                        _RawMessage(p), p.topic, Rejection(
+                            Reason.UNKNOWN_FLIGHT,
+                            f"unknown flight {flight_id}: no FlightScheduled within "
+                            f"{self.config.unknown_flight_s / 60:.0f} minutes of event time"),
                         COMPONENT)))
                 else:
                     keep.append(p)
@@ -408,4 +516,5 @@ def core_config(settings: Any) -> CoreConfig:
         target_load_factor=settings.target_load_factor,
         metrics_interval_s=settings.metrics_interval_minutes * 60.0,
         unknown_flight_s=settings.unknown_flight_minutes * 60.0,
-        closed_retention_s=settings.closed_retention_minutes * 60.0)
+        closed_retention_s=settings.closed_retention_minutes * 60.0,
+        departure_grace_s=settings.departure_grace_minutes * 60.0)

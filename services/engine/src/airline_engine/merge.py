@@ -36,12 +36,13 @@ class Pending(NamedTuple):
 
 
 class _Input:
-    __slots__ = ("at_end", "end_since", "last_s", "next_offset", "queue", "rank")
+    __slots__ = ("at_end", "end_since", "last_s", "next_offset", "queue", "rank", "released_s")
 
-    def __init__(self, rank: int) -> None:
+    def __init__(self, rank: int, last_s: float = NEVER) -> None:
         self.rank = rank
         self.queue: deque[Pending] = deque()
-        self.last_s = NEVER
+        self.last_s = last_s
+        self.released_s = last_s
         self.at_end = False
         self.end_since = 0.0
         self.next_offset: int | None = None
@@ -55,13 +56,26 @@ class PartitionMerger:
     """
 
     def __init__(self, inputs: int, idle_grace_s: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._inputs = [_Input(rank) for rank in range(inputs)]
+                 clock: Callable[[], float] = time.monotonic,
+                 watermarks: dict[int, float] | None = None) -> None:
+        start = watermarks or {}
+        self._inputs = [_Input(rank, start.get(rank, NEVER)) for rank in range(inputs)]
         self._grace = idle_grace_s
         self._clock = clock
 
+    def watermark(self, rank: int) -> float:
+        """The running maximum event time of input ``rank`` (``NEVER`` before its first)."""
+        return self._inputs[rank].last_s
+
+    def watermarks(self) -> dict[int, float]:
+        """Per input rank, the running maximum over the records *released* so far: what a
+        merge restored at the committed positions starts from, so a replay keys every record
+        exactly as the uninterrupted run did."""
+        return {inp.rank: inp.released_s for inp in self._inputs if inp.released_s > NEVER}
+
     def push(self, rank: int, offset: int, event_s: float | None, item: Any) -> None:
-        """Queue a record read from input ``rank``; ``event_s`` None for undecodable ones."""
+        """Queue a record read from input ``rank``; ``event_s`` None for a rejected one (it
+        keeps its predecessor's key, so it never moves the order of the others)."""
         inp = self._inputs[rank]
         if event_s is not None and event_s > inp.last_s:
             inp.last_s = event_s
@@ -102,7 +116,10 @@ class PartitionMerger:
                     continue
                 if not inp.at_end or inp.end_since > idle_before:
                     return
-            inputs[best.rank].queue.popleft()
+            released = inputs[best.rank]
+            released.queue.popleft()
+            if best.key_s > released.released_s:
+                released.released_s = best.key_s
             yield best
 
     def positions(self) -> dict[int, int]:

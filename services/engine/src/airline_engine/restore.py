@@ -30,6 +30,8 @@ class Restored:
     flights: dict[str, FlightState] = field(default_factory=dict)
     #: Logical input topic -> highest offset any restored record says it reflects.
     offsets: dict[str, int] = field(default_factory=dict)
+    #: Logical input topic -> highest event-time watermark any restored record carries.
+    watermarks: dict[str, float] = field(default_factory=dict)
     records: int = 0
 
 
@@ -88,6 +90,9 @@ class ChangelogReader:
                 for topic, reflected in record.offsets.items():
                     if reflected > restored.offsets.get(topic, -1):
                         restored.offsets[topic] = reflected
+                for topic, mark in record.watermarks.items():
+                    if mark > restored.watermarks.get(topic, float("-inf")):
+                        restored.watermarks[topic] = mark
                 if offset + 1 >= ends[p]:
                     pending.discard(p)
         if ends:

@@ -125,6 +125,15 @@ class Settings:
         "ENGINE_CLOSED_RETENTION_MINUTES", 24 * 60,
         "departed or cancelled flights are dropped from state this many event-time minutes "
         "after their last event (later events of theirs go to dead_letter)", check=non_negative)
+    max_lead_minutes: int = setting(
+        "ENGINE_MAX_LEAD_MINUTES", 400 * 24 * 60,
+        "a record dated more than this many minutes after the latest event time of its input "
+        "partition goes to dead_letter (ahead_of_watermark) instead of holding back every "
+        "record behind it (default: the longest sale horizon, 400 days)", check=positive)
+    departure_grace_minutes: int = setting(
+        "ENGINE_DEPARTURE_GRACE_MINUTES", 24 * 60,
+        "bookings, seat changes and snapshots dated more than this many minutes after their "
+        "flight's departure time go to dead_letter (flight_closed)", check=non_negative)
     idle_input_ms: int = setting(
         "ENGINE_IDLE_INPUT_MS", 500,
         "an input caught up with the broker for this long stops holding back the event-time "

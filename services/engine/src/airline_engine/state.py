@@ -40,10 +40,13 @@ class BucketCapacity(msgspec.Struct, array_like=True):
 
 
 class Party(msgspec.Struct, array_like=True):
-    """A live booking: its bucket and seats by cabin (what a cancellation gives back)."""
+    """A live booking: its bucket and seats by cabin (what a cancellation gives back), and the
+    event that booked it (an exact repeat of that event is a no-op, anything else a conflict)."""
 
     bucket: str
     seats: dict[str, int]
+    event_id: str = ""
+    digest: str = ""
 
 
 class Promo(msgspec.Struct):
@@ -85,6 +88,11 @@ class FlightState(msgspec.Struct):
     booked_by_cabin: dict[str, int] = {}
     booked_by_bucket: dict[str, int] = {}
     parties: dict[str, Party] = {}
+    #: Booking id -> the event id that cancelled it (so a repeat of that event is a no-op).
+    cancelled: dict[str, str] = {}
+    #: Event time (epoch s) the flight opened for sale, and closed (departed or cancelled).
+    sale_open_s: float = 0.0
+    closed_s: float = 0.0
     #: Event times (epoch s) of the bookings of the last 24 hours, oldest first.
     recent_bookings: list[float] = []
     seats_assigned: int = 0
@@ -106,6 +114,8 @@ class StateRecord(msgspec.Struct):
     flight: FlightState
     #: Logical input topic -> next offset of this partition that the state already reflects.
     offsets: dict[str, int] = {}
+    #: Logical input topic -> its event-time watermark (epoch s) at those offsets.
+    watermarks: dict[str, float] = {}
 
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -119,9 +129,10 @@ class _FormatOnly(msgspec.Struct):
 _FORMAT_DECODER: Final = msgspec.json.Decoder(_FormatOnly)
 
 
-def encode_record(flight: FlightState, offsets: dict[str, int]) -> bytes:
+def encode_record(flight: FlightState, offsets: dict[str, int],
+                  watermarks: dict[str, float] | None = None) -> bytes:
     """The changelog value of ``flight``."""
-    return _ENCODER.encode(StateRecord(STATE_FORMAT, flight, offsets))
+    return _ENCODER.encode(StateRecord(STATE_FORMAT, flight, offsets, watermarks or {}))
 
 
 def decode_record(value: bytes) -> StateRecord:

@@ -76,6 +76,7 @@ def generate(flights: int = 10, seed: int = 7, days: int = 40,
         offsets = sorted(_days_out(curve, rng.random())
                          for _ in range(demand))
         booked = 0
+        seats_left = {"Y": 150, "J": 30}
         live: list[tuple[str, list[ev.Passenger], str, datetime]] = []
         for i, days_out in enumerate(reversed(offsets)):
             t = max(departure - timedelta(seconds=int(days_out * 86400) + 600),
@@ -84,6 +85,11 @@ def generate(flights: int = 10, seed: int = 7, days: int = 40,
             if booked + size > 180:
                 break
             bucket, cabin = rng.choice((("K", "Y"), ("K", "Y"), ("M", "Y"), ("Y", "J")))
+            if seats_left[cabin] < size:  # never oversell a cabin: the engine would refuse it
+                bucket, cabin = "K", "Y"
+                if seats_left[cabin] < size:
+                    break
+            seats_left[cabin] -= size
             booking_id = derive_id(seed, flight_id, "booking", i)
             pax = [ev.Passenger(passenger_id=derive_id(booking_id, k),
                                 seat_id=f"{(booked + k) // 6 + 1}{'ABCDEF'[(booked + k) % 6]}",
@@ -102,6 +108,7 @@ def generate(flights: int = 10, seed: int = 7, days: int = 40,
             live.append((booking_id, pax, bucket, t))
             if rng.random() < 0.05 and live:
                 cid, cpax, cbucket, _ct = live.pop(rng.randrange(len(live)))
+                seats_left[cpax[0].cabin_code] += len(cpax)
                 add(Topic.BOOKINGS, ev.BookingCancelled(
                     event_id=derive_id(cid, "cancelled"), event_time=t + timedelta(minutes=1),
                     flight_id=flight_id, booking_id=cid, fare_bucket=cbucket, passengers=cpax))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airline_core import kafka as kafka_util
+from airline_core.contract import Rejection
 from airline_core.crash import ENV as CRASH_ENV
 from airline_core.crash import crash_point
 from airline_core.dead_letter import dead_letter_for
@@ -247,7 +248,7 @@ class LakeWriter:
             log.error("records expired from Kafka before they landed", topic=key[0],
                       partition=key[1], lake_resume_offset=resumed_at, log_start_offset=low)
 
-    def _divert(self, message: Message, topic: str, reason: str) -> str:
+    def _divert(self, message: Message, topic: str, reason: Rejection) -> str:
         """Send a record that cannot be a line to dead_letter, whole (flushed before the
         manifest that lists it); returns the envelope's deterministic id."""
         envelope = dead_letter_for(message, topic, reason, COMPONENT)
@@ -257,7 +258,7 @@ class LakeWriter:
         kafka_util.produce(self._producer, physical_name(Topic.DEAD_LETTER, self.prefix),
                            encode(envelope), envelope.key, on_delivery=self._on_delivery)
         log.warning("record diverted to dead_letter", topic=topic,
-                    partition=message.partition(), offset=message.offset(), reason=reason)
+                    partition=message.partition(), offset=message.offset(), reason=reason.text)
         return envelope.event_id
 
     def _on_delivery(self, error: Any, _message: Any) -> None:

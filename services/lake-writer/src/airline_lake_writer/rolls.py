@@ -20,14 +20,15 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Final, Literal
 
+from airline_core.contract import Reason, Rejection, check_bytes
 from airline_core.errors import InvalidEventError
-from airline_core.events import decode_header
+from airline_core.events import MAX_TIME, decode_header
 
 from airline_lake_writer.naming import RollId, data_relpath
 
 RollReason = Literal["records", "bytes", "idle", "stop"]
-UNSTORABLE_NULL: Final = "null value (tombstone): nothing to write as a line"
-UNSTORABLE_NEWLINE: Final = "value contains a newline: cannot be one line of JSON Lines"
+#: What the lake cannot hold as one line: these records go to ``dead_letter`` instead.
+UNSTORABLE: Final = frozenset({Reason.TOMBSTONE, Reason.MULTILINE})
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class LakeRecord:
     value: bytes
     date: str
     valid: bool = True
-    unstorable: str | None = None
+    unstorable: Rejection | None = None
 
     @property
     def size(self) -> int:
@@ -51,29 +52,27 @@ class LakeRecord:
 
 
 def _utc_date(timestamp_ms: int | None) -> str:
-    seconds = max(timestamp_ms or 0, 0) / 1000
+    """The UTC date of a Kafka timestamp (any int64 a producer set: clamped to the contract's
+    time range, so no timestamp can make the conversion fail)."""
+    seconds = min(max(timestamp_ms or 0, 0) / 1000, MAX_TIME.timestamp() - 1)
     return datetime.fromtimestamp(seconds, tz=UTC).date().isoformat()
-
-
-def unstorable_reason(value: bytes | None) -> str | None:
-    """Why ``value`` cannot be one JSON Lines line, or ``None`` when it can."""
-    if value is None:
-        return UNSTORABLE_NULL
-    if b"\n" in value:
-        return UNSTORABLE_NEWLINE
-    return None
 
 
 def classify(offset: int, value: bytes | None, kafka_timestamp_ms: int | None) -> LakeRecord:
     """Build the :class:`LakeRecord` of a Kafka record.
 
-    The date is the event's own ``event_time`` (UTC) read cheaply with ``decode_header``; a value
-    that is not a valid event still lands (the lake is raw) and is dated by its Kafka timestamp.
+    The contract's byte checks come first (:func:`airline_core.contract.check_bytes`), so no
+    value can make the header decoder recurse or allocate without bound. A tombstone or a value
+    with a line break cannot be a line (:data:`UNSTORABLE`); anything else lands, because the
+    lake is raw. The date is the event's own ``event_time`` (UTC) read cheaply with
+    ``decode_header``; a value that is not a valid event is dated by its Kafka timestamp.
     """
-    problem = unstorable_reason(value)
-    if problem is not None or value is None:
+    problem = check_bytes(value)
+    if problem is not None and problem.code in UNSTORABLE:
         return LakeRecord(offset, value or b"", _utc_date(kafka_timestamp_ms), valid=False,
                           unstorable=problem)
+    if problem is not None or value is None:
+        return LakeRecord(offset, value or b"", _utc_date(kafka_timestamp_ms), valid=False)
     try:
         header = decode_header(value)
     except InvalidEventError:
@@ -170,7 +169,7 @@ def build_roll(topic: str, partition: int, generation: int, records: list[LakeRe
     diverted: list[Diverted] = []
     for record in records:
         if record.unstorable:
-            diverted.append(Diverted(record.offset, record.unstorable))
+            diverted.append(Diverted(record.offset, record.unstorable.text))
         else:
             by_date.setdefault(record.date, []).append(record)
     files = tuple(
