@@ -19,10 +19,6 @@ class RestoreError(EngineError):
     """State could not be restored from the changelog in time."""
 
 
-class TransactionStuckError(EngineError):
-    """A transactional producer call blocked past its deadline; the producer is replaced."""
-
-
 class RewindError(EngineError):
     """After an aborted transaction the committed input offsets could not be read: the engine
     stops rather than resume from a guessed position."""

@@ -1,13 +1,13 @@
 """Errors the lake writer raises on purpose (one root, a few specific kinds)."""
 
-from airline_core.errors import AirlineError
+from airline_core.errors import AirlineError, RefusedToStartError
 
 
 class LakeWriterError(AirlineError):
     """Root of every error the lake writer raises deliberately."""
 
 
-class SourceMismatchError(LakeWriterError):
+class SourceMismatchError(LakeWriterError, RefusedToStartError):
     """The lake's offsets belong to another Kafka cluster or topic incarnation.
 
     Resuming would silently skip (or re-read) records, so the writer refuses to start unless the

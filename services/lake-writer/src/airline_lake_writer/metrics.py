@@ -21,8 +21,9 @@ ROLL_SECONDS = Histogram("lake_roll_write_seconds",
                          "Time to make one roll durable (all files, manifest, commit)")
 BUFFERED = Gauge("lake_buffered_records", "Records consumed but not yet in a durable roll",
                  ["topic"])
-LAG = Gauge("lake_consumer_lag", "Records between the committed offset and the high watermark "
-            "(from librdkafka statistics)", ["topic", "partition"])
+LAG = Gauge("lake_consumer_lag", "Records between the read position and the last stable offset "
+            "(from librdkafka statistics, computed as for every consumer of the platform)",
+            ["topic", "partition"])
 STORAGE_ERRORS = Counter("lake_storage_errors_total",
                          "Failed attempts to make a roll durable (retried with backoff)",
                          ["reason"])

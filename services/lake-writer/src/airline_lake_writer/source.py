@@ -18,10 +18,18 @@ from pathlib import Path
 from typing import Final
 
 import msgspec
+from airline_core.config import KafkaSettings
+from airline_core.kafka import make_admin
+from airline_core.logging import get_logger
+from airline_core.topics import LAKE_TOPICS, logical_topic, physical_name
+from confluent_kafka import KafkaException, TopicCollection
 
+from airline_lake_writer import manifest as mf
 from airline_lake_writer.durable import ensure_dir, write_durable
-from airline_lake_writer.errors import CorruptLakeError, SourceMismatchError
+from airline_lake_writer.errors import CorruptLakeError, LakeWriterError, SourceMismatchError
 from airline_lake_writer.naming import source_path
+
+log = get_logger(__name__)
 
 FORMAT_VERSION: Final = 1
 
@@ -137,3 +145,32 @@ def source_lock(lake_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def observe(kafka: KafkaSettings, timeout: float = 15.0) -> tuple[str, dict[str, str]]:
+    """The broker's cluster id and the topic id of every lake topic (by logical name)."""
+    admin = make_admin(kafka, "airline-lake-writer-admin")
+    prefix = kafka.topic_prefix
+    try:
+        cluster = admin.describe_cluster(request_timeout=timeout).result(timeout)
+        names = [physical_name(t, prefix) for t in LAKE_TOPICS]
+        futures = admin.describe_topics(TopicCollection(names), request_timeout=timeout)
+        topic_ids = {str(logical_topic(name, prefix)): str(future.result(timeout).topic_id)
+                     for name, future in futures.items()}
+    except KafkaException as e:
+        raise LakeWriterError(f"cannot describe the Kafka source: {e}") from e
+    return str(cluster.cluster_id), topic_ids
+
+
+def check(lake_dir: Path, cluster_id: str, topic_ids: dict[str, str], *, new_source: bool
+          ) -> int:
+    """Apply the incarnation rule to the lake (under a lock); return the generation to use."""
+    with source_lock(lake_dir):
+        seen = [i.generation for t in LAKE_TOPICS for i in mf.manifest_ids(lake_dir, str(t))]
+        decision = decide(read_source(lake_dir), cluster_id, topic_ids, new_source=new_source,
+                          highest_generation_seen=max(seen, default=None))
+        if decision.write is not None:
+            write_source(lake_dir, decision.write)
+    log.info("source checked", cluster_id=cluster_id, generation=decision.generation,
+             note=decision.note)
+    return decision.generation
