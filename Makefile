@@ -12,7 +12,7 @@ STAMP := $(VENV)/.uv-synced
 UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml jobs/*/pyproject.toml tools/*/pyproject.toml)
 PYTEST_ARGS ?=
-LINT_PATHS := libs services jobs tools tests
+LINT_PATHS := libs services jobs tools tests benchmarks
 # tests/*/ have no __init__.py and several conftest.py: explicit package bases + the src dirs
 # on MYPYPATH give every file one unique module name.
 SPACE := $(subst x, ,x)
@@ -57,11 +57,17 @@ evaluate: setup
 k8s-check: setup
 	$(VENV)/bin/pytest tests/k8s -m k8s $(PYTEST_ARGS)
 
-# In-process benchmarks of the functional cores that exist today (no broker). The comparison of
-# each stage with its peer (engine vs the same logic on Quix Streams, lake writer, ETL at 10M
-# events) is the next step; each component's docs quote its Kafka-side numbers and commands.
-bench: setup
+# One benchmark per component, from benchmarks/ (built on libs/testkit only): the producer and
+# the engine core in process (no broker), the lake writer on a throwaway Kafka, the ETL on a
+# throwaway Postgres (a few minutes in all; bigger runs by hand, see benchmarks/__init__.py).
+# The comparison of each stage with its peer (engine vs the same logic on Quix Streams, lake
+# writer, ETL at 10M events) is the next step; each component's docs quote its numbers.
+bench: system-deps setup
 	@echo "== producer simulation (in process) =="
-	$(VENV)/bin/python -m airline_producer.bench --flights 216 --days 3
+	$(VENV)/bin/python -m benchmarks.producer --flights 216 --days 3
 	@echo "== engine core: decode + track + forecast + policy (in process, CPU time) =="
-	$(VENV)/bin/python -m airline_engine.bench --flights 400
+	$(VENV)/bin/python -m benchmarks.engine --flights 400
+	@echo "== lake writer: landing rate on a throwaway broker =="
+	$(VENV)/bin/python -m benchmarks.lake_writer 100000
+	@echo "== ETL: full load of a built lake on a throwaway Postgres, and a raw COPY baseline =="
+	$(VENV)/bin/python -m benchmarks.etl --flights 200 --bookings 100

@@ -23,10 +23,10 @@ from urllib.parse import quote
 import psycopg2
 import pytest
 import structlog
-from airline_devstack._proc import free_port
 from airline_devstack.kafka_broker import ExternalKafka, KafkaBroker, probe_cluster_id
 from airline_devstack.postgres import DatabaseUrl, PostgresServer, provision
 from airline_devstack.redis_server import RedisServer, redis_server_bin
+from airline_testkit.net import free_port
 
 TEST_ROLE, TEST_PASSWORD, TEST_DATABASE = "airline", "airline", "airline_dw"
 

@@ -17,7 +17,7 @@ from airline_core.contract import (
     read_record,
 )
 from airline_core.topics import ENGINE_INPUTS, LAKE_TOPICS, Topic
-from airline_engine.synthetic import generate
+from airline_testkit.synthetic import generate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,8 @@ from airline_core.config import KafkaSettings
 from airline_core.errors import MissingTopicError, TopicLayoutError
 from airline_core.kafka import make_admin, require_topics
 from airline_core.topics import ENGINE_INPUTS, REGISTRY, Topic, physical_name
-from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
+from airline_testkit.kafka import create_topic
+from confluent_kafka.admin import ConfigResource, ResourceType
 
 pytestmark = pytest.mark.kafka
 VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
@@ -32,13 +33,8 @@ def test_co_partitioned_mismatch_is_refused(kafka_bootstrap: str,
                                             unique_name: Callable[[str], str]) -> None:
     prefix = unique_name("layout") + "-"
     kafka = settings(kafka_bootstrap, prefix)
-    admin = make_admin(kafka)
-    futures = admin.create_topics([
-        NewTopic(physical_name(Topic.BOOKINGS, prefix), num_partitions=3, replication_factor=1),
-        NewTopic(physical_name(Topic.SEAT_MAP, prefix), num_partitions=2, replication_factor=1),
-    ])
-    for future in futures.values():
-        future.result()
+    create_topic(kafka_bootstrap, physical_name(Topic.BOOKINGS, prefix), partitions=3)
+    create_topic(kafka_bootstrap, physical_name(Topic.SEAT_MAP, prefix), partitions=2)
     with pytest.raises(TopicLayoutError, match="partition count"):
         require_topics(kafka, [Topic.BOOKINGS, Topic.SEAT_MAP], co_partitioned=True)
 

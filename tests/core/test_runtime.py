@@ -135,8 +135,12 @@ def test_bounded_calls_return_raise_or_are_abandoned() -> None:
     with pytest.raises(ValueError, match="boom"):
         bounded("raises", lambda: (_ for _ in ()).throw(ValueError("boom")), limit=1)
     release = threading.Event()
+
+    def blocked() -> None:
+        release.wait(5)
+
     with pytest.raises(TransactionStuckError, match="blocked did not return"):
-        bounded("blocked", lambda: release.wait(5) and None, limit=0.05)
+        bounded("blocked", blocked, limit=0.05)
     release.set()
 
 

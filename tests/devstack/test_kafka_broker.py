@@ -8,48 +8,24 @@ import time
 from collections.abc import Callable
 
 import pytest
-from airline_devstack._proc import free_port
 from airline_devstack.kafka_broker import (
     ExternalKafka,
     KafkaBroker,
     new_cluster_id,
     probe_cluster_id,
 )
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from airline_testkit.kafka import create_topic, read_to_end
+from airline_testkit.net import free_port
+from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 WAIT_S = 30.0
 
 
-def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[
-        name
-    ].result(timeout=WAIT_S)
-
-
-def read_partition(bootstrap: str, topic: str, isolation: str, last: bytes) -> list[bytes]:
-    """Values of partition 0 from the start up to and including `last` (bounded wait)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{topic}",
-            "enable.auto.commit": False,
-            "isolation.level": isolation,
-        }
-    )
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    values: list[bytes] = []
-    deadline = time.monotonic() + WAIT_S
-    try:
-        while last not in values:
-            assert time.monotonic() < deadline, f"{last!r} not read in {WAIT_S}s; got {values}"
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                values.append(msg.value() or b"")
-    finally:
-        consumer.close()
-    return values
+def read_partition(bootstrap: str, topic: str, isolation: str) -> list[bytes]:
+    """Values of partition 0, from the start to its end (the testkit's read to the end)."""
+    read = read_to_end(bootstrap, [topic], [0], isolation=isolation, timeout=WAIT_S)
+    return [r.value or b"" for r in read[topic][0]]
 
 
 def topic_exists(bootstrap: str, topic: str) -> bool:
@@ -109,7 +85,7 @@ def test_idempotent_producer_writes_each_record_once(
         )  # fmt: skip
     assert producer.flush(WAIT_S) == 0
     assert errors == []
-    values = read_partition(kafka_bootstrap, topic, "read_committed", last=b"v99")
+    values = read_partition(kafka_bootstrap, topic, "read_committed")
     assert values == [f"v{i}".encode() for i in range(100)]
 
 
@@ -135,8 +111,8 @@ def test_read_committed_sees_committed_but_not_aborted_transactions(
             assert producer.flush(WAIT_S) == 0  # the record is in the log, then aborted
             producer.abort_transaction(WAIT_S)
 
-    committed = read_partition(kafka_bootstrap, topic, "read_committed", last=b"after")
-    uncommitted = read_partition(kafka_bootstrap, topic, "read_uncommitted", last=b"after")
+    committed = read_partition(kafka_bootstrap, topic, "read_committed")
+    uncommitted = read_partition(kafka_bootstrap, topic, "read_uncommitted")
     assert committed == [b"committed", b"after"]
     assert uncommitted == [b"committed", b"aborted", b"after"]
 

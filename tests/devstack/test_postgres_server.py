@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from airline_devstack._proc import free_port
 from airline_devstack.postgres import (
     DatabaseUrl,
     PostgresServer,
@@ -18,6 +17,7 @@ from airline_devstack.postgres import (
     ensure_postgres,
     provision,
 )
+from airline_testkit.net import free_port
 
 pytestmark = pytest.mark.postgres
 

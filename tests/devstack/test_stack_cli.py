@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airline_devstack._proc import free_port
 from airline_devstack.kafka_broker import probe_cluster_id
+from airline_testkit.net import free_port
 
 AIRLINE_STACK = str(Path(sys.executable).parent / "airline-stack")
 

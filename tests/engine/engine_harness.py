@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,47 +14,37 @@ from typing import Any
 
 import msgspec
 from airline_core import events as ev
-from airline_core.config import KafkaSettings
 from airline_core.topics import Topic, physical_name
-from airline_core.topics_cli import TopicsSettings, create
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from airline_testkit import kafka as kit
+from airline_testkit.logs import json_logs
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ENGINE = str(Path(sys.executable).with_name("airline-engine"))
 OUTPUTS = (Topic.INVENTORY_METRICS, Topic.PROMO_DECISIONS, Topic.DEAD_LETTER,
            Topic.ENGINE_STATE_CHANGELOG)
+Raw = tuple[Topic, bytes | None, bytes | None, int]  # a hand-made (topic, key, value, partition)
 
 
 def create_topics(bootstrap: str, prefix: str, partitions: int = 3) -> None:
-    """Every registry topic under ``prefix``."""
-    create(TopicsSettings(kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix),
-                          partitions=partitions))
+    """Every registry topic under ``prefix`` (the testkit's topic factory)."""
+    kit.create_topics(bootstrap, prefix, partitions)
 
 
 def produce_events(bootstrap: str, prefix: str, items: Iterable[tuple[Topic, Any]],
                    partition_of: Mapping[str, int] | None = None, partitions: int = 3,
-                   raw: Iterable[tuple[Topic, bytes | None, bytes | None, int]] = ()) -> int:
+                   raw: Iterable[Raw] = ()) -> int:
     """Produce events (key = flight id) in one transaction; ``raw`` adds hand-made records
     (topic, key, value, partition). Flights go to ``partition_of`` or a stable hash."""
-    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id":
-                         f"test-feeder-{prefix}", "linger.ms": 5})
-    producer.init_transactions(30)
-    producer.begin_transaction()
-    count = 0
-    for topic, event in items:
-        part = (partition_of or {}).get(event.flight_id)
-        if part is None:
-            part = sum(event.flight_id.encode()) % partitions
-        producer.produce(physical_name(topic, prefix), value=ev.encode(event), key=event.key,
-                         partition=part)
-        count += 1
-        if count % 5000 == 0:
-            producer.poll(0)
-    for topic, key, value, part in raw:
-        producer.produce(physical_name(topic, prefix), value=value, key=key, partition=part)
-        count += 1
-    producer.commit_transaction(30)
-    return count
+    def rows() -> Iterable[kit.Row]:
+        for topic, event in items:
+            part = (partition_of or {}).get(event.flight_id)
+            if part is None:
+                part = sum(event.flight_id.encode()) % partitions
+            yield physical_name(topic, prefix), event.key, ev.encode(event), part
+        for topic, key, value, part in raw:
+            yield physical_name(topic, prefix), key, value, part
+
+    return len(kit.write_records(bootstrap, rows(), transactional_id=f"test-feeder-{prefix}"))
 
 
 @dataclass
@@ -83,9 +70,9 @@ def run_engine(bootstrap: str, prefix: str, *, crash_at: str = "", instance: str
     env = dict(os.environ)
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC_PREFIX": prefix,
-        "KAFKA_GROUP_ID": f"{prefix}engine", "ENGINE_INSTANCE_ID": instance,
+        "KAFKA_GROUP_ID": f"{prefix}engine", "KAFKA_GROUP_INSTANCE_ID": instance,
         "METRICS_PORT": "0", "LOG_FORMAT": "json", "ENGINE_COMMIT_INTERVAL_MS": "300",
-        "ENGINE_SESSION_TIMEOUT_MS": "6000", "STOP_WHEN_IDLE_SECONDS": str(idle),
+        "KAFKA_SESSION_TIMEOUT_MS": "6000", "STOP_WHEN_IDLE_SECONDS": str(idle),
         "AIRLINE_CRASH_AT": crash_at,
     })
     env.update(extra_env or {})
@@ -104,42 +91,17 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> Run:
         proc.kill()
         _, stderr = proc.communicate()
         raise AssertionError(f"engine did not finish in {timeout}s:\n{stderr[-4000:]}") from None
-    logs = []
-    for line in stderr.splitlines():
-        if line.startswith("{"):
-            with contextlib.suppress(json.JSONDecodeError):
-                logs.append(json.loads(line))
-    return Run(proc.returncode, logs, stderr)
+    return Run(proc.returncode, json_logs(stderr), stderr)
 
 
 def read_topics(bootstrap: str, names: list[str], partitions: int = 3, timeout: float = 30.0,
                 isolation: str = "read_committed"
                 ) -> dict[str, dict[int, list[tuple[bytes | None, bytes | None]]]]:
-    """Every record of the topics, (key, value) in offset order per partition."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-reader",
-                         "isolation.level": isolation, "enable.auto.commit": False,
-                         "enable.partition.eof": True, "fetch.wait.max.ms": 10})
-    tps = [(name, p) for name in names for p in range(partitions)]
-    ends = {tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=10)[1] for tp in tps}
-    todo = {tp for tp, end in ends.items() if end > 0}
-    result: dict[str, dict[int, list[tuple[bytes | None, bytes | None]]]] = {
-        name: {p: [] for p in range(partitions)} for name in names}
-    if todo:
-        consumer.assign([TopicPartition(n, p, OFFSET_BEGINNING) for n, p in sorted(todo)])
-    deadline = time.monotonic() + timeout
-    while todo:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"reading timed out; partitions left: {sorted(todo)}")
-        for msg in consumer.consume(1000, timeout=0.2):
-            tp = (str(msg.topic()), int(msg.partition() or 0))
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF and (msg.offset() or 0) >= ends[tp]:
-                    todo.discard(tp)
-                continue
-            result[tp[0]][tp[1]].append((msg.key(), msg.value()))
-    consumer.close()
-    return result
+    """Every record of the topics, (key, value) in offset order per partition (the testkit's
+    read to the end)."""
+    read = kit.read_to_end(bootstrap, names, partitions, isolation=isolation, timeout=timeout)
+    return {name: {p: kit.pairs(records) for p, records in per_partition.items()}
+            for name, per_partition in read.items()}
 
 
 def read_topic(bootstrap: str, name: str, partitions: int = 3, timeout: float = 30.0,
@@ -173,14 +135,12 @@ def partition_of(flight_id: str) -> int:
     return sum(flight_id.encode()) % PARTITIONS
 
 
-def dataset(flights: int = 12, seed: int = 11) -> tuple[list[tuple[Topic, Any]],
-                                                        list[tuple[Topic, bytes | None,
-                                                                   bytes | None, int]]]:
+def dataset(flights: int = 12, seed: int = 11) -> tuple[list[tuple[Topic, Any]], list[Raw]]:
     """Synthetic flights plus bad input: a booking of a flight never scheduled (early in event
     time, so it expires to dead_letter), and raw records that do not decode or validate."""
     from datetime import timedelta
 
-    from airline_engine.synthetic import START, generate
+    from airline_testkit.synthetic import START, generate
 
     items = generate(flights=flights, seed=seed)
     orphan = ev.BookingCreated(
@@ -191,7 +151,7 @@ def dataset(flights: int = 12, seed: int = 11) -> tuple[list[tuple[Topic, Any]],
     items.append((Topic.BOOKINGS, orphan))
     items.sort(key=lambda item: item[1].event_time)
     scheduled = ev.encode(next(e for _, e in items if isinstance(e, ev.FlightScheduled)))
-    raw: list[tuple[Topic, bytes | None, bytes | None, int]] = [
+    raw: list[Raw] = [
         (Topic.BOOKINGS, b"BA1_x", b"{not json", 0),
         (Topic.BOOKINGS, b"BA1_x", scheduled, 1),  # a FlightScheduled on the bookings topic
         (Topic.SEAT_INVENTORY, b"BA2_x", b'{"event_type":"CabinInventorySnapshot"}', 2),

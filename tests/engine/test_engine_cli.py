@@ -10,14 +10,13 @@ import urllib.request
 import uuid
 
 import pytest
-from airline_core.config import KafkaSettings, env_names, from_values
+from airline_core.config import env_names, from_values
 from airline_core.errors import ConfigError
-from airline_core.kafka import make_admin
 from airline_core.topics import REGISTRY, Topic, physical_name
-from airline_devstack._proc import free_port
-from airline_engine.app import EngineApp
+from airline_engine.app import EngineService
 from airline_engine.settings import Settings
-from confluent_kafka.admin import NewTopic
+from airline_testkit.kafka import create_topic
+from airline_testkit.net import free_port
 from engine_harness import ENGINE, finish, load_dataset, run_engine
 
 
@@ -34,7 +33,7 @@ def test_settings_defaults_and_transactional_id() -> None:
     s = from_values(Settings, {}, {"HOSTNAME": "ignored"})
     assert s.policy == "pace" and s.commit_interval_ms == 1000 and s.metrics_port == 8002
     assert s.tier_list() == (5, 10, 15, 25)
-    s = from_values(Settings, {"ENGINE_INSTANCE_ID": "airline-engine-1"}, {})
+    s = from_values(Settings, {"KAFKA_GROUP_INSTANCE_ID": "airline-engine-1"}, {})
     assert s.transactional_id == "airline-engine-airline-engine-1"
 
 
@@ -50,19 +49,16 @@ def test_bad_knobs_name_themselves(env: str, value: str) -> None:
 def test_not_ready_until_restored() -> None:
     from airline_core.lifecycle import StopSignal
 
-    app = EngineApp(from_values(Settings, {}, {}), StopSignal())
+    app = EngineService(from_values(Settings, {}, {}), StopSignal())
     assert app.readiness() == (False, "restoring state")
 
 
 @pytest.mark.kafka
 def test_inputs_with_different_partition_counts_fail_at_start(kafka_bootstrap: str) -> None:
     prefix = f"englayout_{uuid.uuid4().hex[:10]}-"
-    admin = make_admin(KafkaSettings(bootstrap_servers=kafka_bootstrap))
-    topics = [NewTopic(physical_name(spec.topic, prefix),
-                       num_partitions=2 if spec.topic is Topic.SEAT_MAP else 3,
-                       replication_factor=1) for spec in REGISTRY]
-    for future in admin.create_topics(topics).values():
-        future.result()
+    for spec in REGISTRY:
+        create_topic(kafka_bootstrap, physical_name(spec.topic, prefix),
+                     partitions=2 if spec.topic is Topic.SEAT_MAP else 3)
     run = run_engine(kafka_bootstrap, prefix, timeout=60)
     assert run.returncode == 1
     assert "co-partitioned topics differ" in run.stderr

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,8 +19,7 @@ from airline_engine.curve import BookingCurve
 from airline_engine.errors import StateFormatError
 from airline_engine.policy import Iteration2Policy, PacePolicy
 from airline_engine.state import STATE_FORMAT, decode_record, encode_record
-from airline_engine.synthetic import generate
-from engine_events import (
+from airline_testkit.events import (
     DEPARTURE,
     FLIGHT,
     at,
@@ -27,8 +30,10 @@ from engine_events import (
     scheduled,
     snapshot,
 )
+from airline_testkit.synthetic import generate
 
 CURVE = BookingCurve.parse("0:1,10:0.5,20:0")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _core(policy: Any = None, metrics_minutes: float = 15) -> EngineCore:
@@ -212,7 +217,10 @@ def test_closed_flights_are_forgotten_after_the_retention() -> None:
 
 
 def test_bench_runs_in_process() -> None:
-    from airline_engine.bench import run_bench
-
-    result = run_bench(flights=2, seed=1)
+    """``benchmarks/engine.py`` runs (as ``make bench`` does) and prints its JSON line."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.engine", "--flights", "2",
+                           "--seed", "1"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
     assert result["events"] > 100 and result["outputs"] > 0

@@ -7,7 +7,7 @@ from airline_engine.curve import BookingCurve
 from airline_engine.forecast import view_of
 from airline_engine.settings import DEFAULT_CURVE
 from airline_engine.state import FlightState
-from engine_events import DEPARTURE, FLIGHT, at
+from airline_testkit.events import DEPARTURE, FLIGHT, at
 
 CURVE = BookingCurve.parse("0:1,10:0.5,20:0")
 

@@ -108,7 +108,7 @@ def test_replay_with_other_batching_gives_identical_outputs(
     prefix = _prefix("engreplay")
     load_dataset(kafka_bootstrap, prefix, FLIGHTS)
     run = run_engine(kafka_bootstrap, prefix, extra_env={
-        "ENGINE_BATCH_SIZE": "7", "ENGINE_COMMIT_INTERVAL_MS": "40"})
+        "KAFKA_CONSUMER_BATCH_SIZE": "7", "ENGINE_COMMIT_INTERVAL_MS": "40"})
     assert run.returncode == 0, run.stderr[-3000:]
     assert comparable(read_outputs(kafka_bootstrap, prefix)) == reference["comparable"]
 
@@ -154,7 +154,7 @@ def test_crash_loop_commits_exactly_the_uninterrupted_outputs(
     uninterrupted run's."""
     prefix = _prefix("engcrash")
     load_dataset(kafka_bootstrap, prefix, FLIGHTS)
-    env = {"ENGINE_BATCH_SIZE": "40", "ENGINE_COMMIT_MAX_RECORDS": "110",
+    env = {"KAFKA_CONSUMER_BATCH_SIZE": "40", "ENGINE_COMMIT_MAX_RECORDS": "110",
            "ENGINE_COMMIT_INTERVAL_MS": "300"}
     rng = random.Random(4)
     crashes: Counter[str] = Counter()
@@ -224,7 +224,7 @@ def test_two_instances_split_partitions_and_equal_one(
     cut = items[len(items) // 2][1].event_time
     produce_events(kafka_bootstrap, prefix, [(t, e) for t, e in items if e.event_time < cut],
                    parts, PARTITIONS)
-    env = {"ENGINE_BATCH_SIZE": "100", "ENGINE_COMMIT_INTERVAL_MS": "100"}
+    env = {"KAFKA_CONSUMER_BATCH_SIZE": "100", "ENGINE_COMMIT_INTERVAL_MS": "100"}
     procs = [run_engine(kafka_bootstrap, prefix, instance=f"engine-{i}", idle=6.0,
                         extra_env=env, background=True) for i in range(2)]
     try:

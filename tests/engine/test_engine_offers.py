@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from airline_devstack._proc import free_port
 from airline_devstack.redis_server import RedisServer, redis_server_bin
 from airline_engine.offers import KEY_PREFIX, LiveOffers, Offer
 from airline_engine.state import decode_record
+from airline_testkit.net import free_port
 from engine_harness import load_dataset, read_outputs, run_engine
 
 #: A database of its own, so offers of other components' tests never mix with these.

@@ -21,10 +21,10 @@ import pytest
 from airline_core import events as ev
 from airline_core.config import from_values
 from airline_core.topics import ENGINE_INPUTS, Topic, physical_name
-from airline_devstack._proc import free_port
 from airline_devstack.kafka_broker import KafkaBroker
 from airline_engine.core import EngineCore, core_config
 from airline_engine.settings import Settings
+from airline_testkit.net import free_port
 from confluent_kafka import Consumer, TopicPartition
 from engine_harness import (
     PARTITIONS,

@@ -13,7 +13,7 @@ from airline_engine.curve import BookingCurve
 from airline_engine.forecast import view_of
 from airline_engine.policy import Decision, End, Iteration2Policy, PacePolicy, Policy, Trigger
 from airline_engine.state import CANCELLED, DEPARTED, FlightState, Promo
-from engine_events import DEPARTURE, FLIGHT, at
+from airline_testkit.events import DEPARTURE, FLIGHT, at
 
 CURVE = BookingCurve.parse("0:1,10:0.5,20:0")
 PACE = PacePolicy(tiers=(5, 10, 15, 25), margin=0.15, recovery_margin=0.05,

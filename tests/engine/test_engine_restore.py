@@ -6,11 +6,10 @@ from collections.abc import Callable
 import pytest
 from airline_core import config
 from airline_core.config import KafkaSettings
-from airline_core.kafka import make_admin
 from airline_engine.restore import ChangelogReader
 from airline_engine.state import FlightState, encode_record
+from airline_testkit.kafka import create_topic
 from confluent_kafka import Producer
-from confluent_kafka.admin import NewTopic
 
 pytestmark = pytest.mark.kafka
 FLIGHTS = 12_000  # more than two of the reader's 5,000-record batches
@@ -22,10 +21,7 @@ def test_restore_reads_the_whole_partition(kafka_bootstrap: str,
     topic = unique_name("changelog")
     kafka = config.from_values(KafkaSettings, {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
                                environ={})
-    admin = make_admin(kafka)
-    for future in admin.create_topics(
-            [NewTopic(topic, num_partitions=2, replication_factor=1)]).values():
-        future.result()
+    create_topic(kafka_bootstrap, topic, partitions=2)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
     for n in range(FLIGHTS):
         value = encode_record(FlightState(flight_id=f"F{n}", booked=n), {"bookings": 10 * n})

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from airline_etl.cli import main
-from etl_lake_fixtures import make_world, write_roll, write_world
+from airline_testkit.events import make_world
+from airline_testkit.lake import write_roll, write_world
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from airline_core.topics import LAKE_TOPICS
 from airline_etl import gold, warehouse
-from etl_lake_fixtures import make_world, write_world
+from airline_testkit.events import make_world
+from airline_testkit.lake import write_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -9,7 +9,8 @@ import pytest
 from airline_core import events as ev
 from airline_etl import lake
 from airline_etl.errors import LakeError
-from etl_lake_fixtures import make_world, write_legacy, write_roll
+from airline_testkit.events import make_world
+from airline_testkit.lake import write_legacy, write_roll
 
 
 def test_lines_keep_their_numbers_and_odd_bytes() -> None:
@@ -52,9 +53,11 @@ def test_discover_reads_manifests_and_old_day_files_only(tmp_path: Path) -> None
 
 
 def test_a_manifest_pointing_outside_the_lake_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "raw/_manifests/bookings/bookings+0+1+2.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"files": [{"path": "../../etc/passwd"}], "records": 1}))
+    lines = [ev.encode(e) for e in make_world(flights=1).by_topic["bookings"]][:1]
+    path = write_roll(tmp_path, "bookings", 0, 1, lines)
+    body = json.loads(path.read_text())
+    body["files"][0]["path"] = "../../etc/passwd"
+    path.write_text(json.dumps(body))
     with pytest.raises(LakeError, match="outside the lake"):
         lake.discover(tmp_path)
     path.write_text("{not json")

@@ -18,7 +18,8 @@ from airline_core.topics import LAKE_TOPICS
 from airline_etl import gold, warehouse
 from airline_etl.app import RunSummary
 from airline_etl.errors import LakeError, RejectLimitError
-from etl_lake_fixtures import World, make_world, write_legacy, write_roll, write_world
+from airline_testkit.events import World, make_world
+from airline_testkit.lake import write_legacy, write_roll, write_world
 
 pytestmark = pytest.mark.postgres
 

@@ -15,7 +15,8 @@ from airline_core import events as ev
 from airline_core.ids import derive_id
 from airline_etl import gold, warehouse
 from airline_etl.app import RunSummary
-from etl_lake_fixtures import T0, write_roll
+from airline_testkit.lake import write_roll
+from etl_lake_fixtures import T0
 from test_etl_load import assert_same, snapshot
 
 pytestmark = pytest.mark.postgres

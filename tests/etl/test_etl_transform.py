@@ -12,7 +12,7 @@ from airline_core import events as ev
 from airline_core.errors import InvalidEventError
 from airline_core.ids import derive_id
 from airline_etl import tables, transform
-from etl_lake_fixtures import make_world
+from airline_testkit.events import make_world
 
 
 def _lines(lines: list[str], legacy: bool = False, source: str = "f.jsonl") -> pl.DataFrame:

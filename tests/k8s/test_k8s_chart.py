@@ -98,8 +98,8 @@ def test_workload_kinds_and_update_strategies(rendered_default: Objects) -> None
     assert engine["spec"]["updateStrategy"]["type"] == "RollingUpdate"
     assert engine["spec"]["serviceName"] == "airline-engine"
     (container,) = pod_spec(engine)["containers"]
-    instance = [e for e in container["env"] if e["name"] == "ENGINE_INSTANCE_ID"]
-    assert instance == [{"name": "ENGINE_INSTANCE_ID",
+    instance = [e for e in container["env"] if e["name"] == "KAFKA_GROUP_INSTANCE_ID"]
+    assert instance == [{"name": "KAFKA_GROUP_INSTANCE_ID",
                          "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
 
 

@@ -184,8 +184,10 @@ def test_dockerignore_sends_only_sources_and_manifests(context_files: list[str])
     for _, _, dockerfile in COMPONENTS.values():
         assert (dockerfile.parent / "pyproject.toml").relative_to(REPO_ROOT).as_posix() \
             in context_files
+    # The local data directories (the demo's lake, the stack) only at the root: a package
+    # named ``lake`` (airline_core.lake) is source.
     forbidden = re.compile(r"(^|/)(\.venv|\.git|\.cache|__pycache__|tests|helm|k8s|node_modules"
-                           r"|\.mypy_cache|\.ruff_cache|\.pytest_cache|lake|\.stack)(/|$)")
+                           r"|\.mypy_cache|\.ruff_cache|\.pytest_cache)(/|$)|^(lake|\.stack)/")
     leaked = [f for f in context_files if forbidden.search(f) or f.endswith(".pyc")]
     assert not leaked, leaked[:20]
 

@@ -30,6 +30,8 @@ from typing import Any
 import pytest
 import yaml
 from airline_devstack.prometheus_server import PrometheusServer, prometheus_bin, scrape_config
+from airline_testkit.kafka import create_topic, read_to_end
+from airline_testkit.net import free_port
 from k8s_support import (
     CHART,
     COMPONENTS,
@@ -54,14 +56,6 @@ def image_env(dockerfile: Path) -> dict[str, str]:
         env |= dict(re.findall(r"(\w+)=(\S+)", block.replace("\\\n", " ")))
     env.pop("PATH", None)
     return env
-
-
-def free_port() -> int:
-    """A port the OS says is free now."""
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -195,34 +189,15 @@ def pods(rendered: list[dict[str, Any]], prefix: str, kafka_bootstrap: str, ware
 
 def apply_kafka_topics(rendered: list[dict[str, Any]], bootstrap: str) -> list[str]:
     """Create the KafkaTopic resources' topics, as Strimzi's topic operator would."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-    topics = of_kind(rendered, "KafkaTopic")
-    new = [NewTopic(t["spec"]["topicName"], num_partitions=t["spec"]["partitions"],
-                    replication_factor=t["spec"]["replicas"],
-                    config={k: str(v) for k, v in t["spec"]["config"].items()}) for t in topics]
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the futures end
-    for future in admin.create_topics(new).values():
-        future.result(timeout=30)
-    return [t["spec"]["topicName"] for t in topics]
+    return [create_topic(bootstrap, t["spec"]["topicName"], t["spec"]["partitions"],
+                         replicas=t["spec"]["replicas"],
+                         config={k: str(v) for k, v in t["spec"]["config"].items()})
+            for t in of_kind(rendered, "KafkaTopic")]
 
 
-def committed_records(bootstrap: str, topic: str, group: str, at_least: int = 1,
-                      timeout: float = 30.0) -> int:
-    """Count committed records of ``topic`` (read_committed) until ``at_least`` or timeout."""
-    from confluent_kafka import Consumer
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "isolation.level": "read_committed"})
-    consumer.subscribe([topic])
-    count, deadline = 0, time.monotonic() + timeout
-    try:
-        while count < at_least and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                count += 1
-    finally:
-        consumer.close()
-    return count
+def committed_records(bootstrap: str, topic: str) -> int:
+    """Committed records of ``topic`` (read_committed, to its end)."""
+    return sum(map(len, read_to_end(bootstrap, [topic]).get(topic, {}).values()))
 
 
 @dataclass
@@ -252,14 +227,14 @@ def test_the_rendered_pods_run_the_pipeline(
     rendered: list[dict[str, Any]], pods: dict[str, Pod], prefix: str, kafka_bootstrap: str,
     warehouse_url: str,
 ) -> None:
-    assert pods["engine"].env["ENGINE_INSTANCE_ID"] == "airline-engine-0"
+    assert pods["engine"].env["KAFKA_GROUP_INSTANCE_ID"] == "airline-engine-0"
     assert pods["etl"].env["LAKE_DIR"] == pods["lakeWriter"].env["LAKE_DIR"], "one lake volume"
     topics = apply_kafka_topics(rendered, kafka_bootstrap)
     assert all(t.startswith(prefix) for t in topics)
     run = run_pipeline(pods)
-    assert committed_records(kafka_bootstrap, f"{prefix}bookings", prefix + "check-bookings")
-    assert committed_records(kafka_bootstrap, f"{prefix}inventory_metrics",
-                             prefix + "check-metrics"), "the engine wrote no inventory metrics"
+    assert committed_records(kafka_bootstrap, f"{prefix}bookings")
+    assert committed_records(kafka_bootstrap, f"{prefix}inventory_metrics"), \
+        "the engine wrote no inventory metrics"
     files = [p for p in (run.lake / "raw").rglob("*") if p.is_file()]
     assert files, f"the lake writer wrote nothing under {run.lake / 'raw'}"
     import psycopg2

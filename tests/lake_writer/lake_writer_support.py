@@ -4,41 +4,21 @@ real process, reading back every topic, and checking the lake against them."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import random
 import subprocess
-import time
 from collections import Counter
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
-from airline_core import config
-from airline_core.events import (
-    BookingCancelled,
-    CabinInventoryMetrics,
-    CabinInventorySnapshot,
-    CheckInOpened,
-    DeadLetter,
-    Event,
-    Passenger,
-    PromotionEnded,
-    SeatAssigned,
-    decode_header,
-    encode,
-)
-from airline_core.ids import derive_id
-from airline_core.kafka import make_consumer, make_producer
+from airline_core.events import decode_header, encode
+from airline_core.lake import manifest as mf
 from airline_core.topics import LAKE_TOPICS, Topic, physical_name
-from airline_core.topics_cli import TopicsSettings, create
-from airline_lake_writer import manifest as mf
-from airline_lake_writer.rolls import expand_runs
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from airline_testkit import kafka as kit
+from airline_testkit.events import lake_event
+from airline_testkit.logs import json_logs
 
 WRITER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "airline-lake-writer"
-T0 = datetime(2025, 11, 27, 20, 0, tzinfo=UTC)
 Coord = tuple[str, int, int]  # (logical topic, partition, offset)
 
 
@@ -66,63 +46,24 @@ class Source:
         """Produce ``count`` valid events spread over every lake topic and several event dates
         (not monotonic), then ``extra_values`` as raw values; optionally in one transaction,
         optionally aborted (then none of it may ever land)."""
-        kafka = config.from_values(config.KafkaSettings, {
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "KAFKA_TOPIC_PREFIX": self.prefix},
-            environ={})
-        txn_id = f"{self.prefix}txn-{seed}" if transactional else None
-        producer = make_producer(kafka, "lake-test", transactional_id=txn_id)
-        if txn_id:
-            producer.init_transactions(30)
-            producer.begin_transaction()
-        rng = random.Random(seed)
-        for i in range(count):
-            topic = LAKE_TOPICS[i % len(LAKE_TOPICS)]
-            event = make_event(topic, f"{seed}-{i}", rng)
-            producer.produce(physical_name(topic, self.prefix), encode(event), event.key)
-            if i % 1000 == 999:
-                producer.poll(0)
-        for j, (topic, value) in enumerate(extra_values):
-            producer.produce(physical_name(topic, self.prefix), value, f"X{j}".encode())
-        if txn_id:
-            if abort:
-                producer.abort_transaction(30)
-            else:
-                producer.commit_transaction(30)
-        assert producer.flush(120) == 0, "produce did not complete in 120 s"
+        def rows() -> Iterable[kit.Row]:
+            rng = random.Random(seed)
+            for i in range(count):
+                topic = LAKE_TOPICS[i % len(LAKE_TOPICS)]
+                event = lake_event(topic, f"{seed}-{i}", rng)
+                yield physical_name(topic, self.prefix), event.key, encode(event), None
+            for j, (topic, value) in enumerate(extra_values):
+                yield physical_name(topic, self.prefix), f"X{j}".encode(), value, None
+
+        kit.write_records(self.bootstrap, rows(), transactional=transactional, abort=abort,
+                          transactional_id=f"{self.prefix}txn-{seed}", timeout=120)
         if not abort:
             self.produced += count + len(extra_values)
 
 
-def make_event(topic: Topic, n: str, rng: random.Random) -> Event:
-    """A valid event for ``topic`` with a deterministic id and a scattered event time."""
-    flight = f"BA{rng.randrange(20):03d}_2025-11-30"
-    common: dict[str, Any] = {"event_id": derive_id("lake-test", n), "flight_id": flight,
-              "event_time": T0 + timedelta(minutes=rng.randrange(4 * 24 * 60))}
-    passengers = [Passenger(passenger_id="p1", seat_id="12C", cabin_code="Y")]
-    if topic == Topic.FLIGHT_LIFECYCLE:
-        return CheckInOpened(**common)
-    if topic == Topic.BOOKINGS:
-        return BookingCancelled(**common, booking_id=n, fare_bucket="K", passengers=passengers)
-    if topic == Topic.SEAT_INVENTORY:
-        return CabinInventorySnapshot(**common, time_to_departure_minutes=600, cabins=[])
-    if topic == Topic.SEAT_MAP:
-        return SeatAssigned(**common, booking_id=n, passenger_id="p1", seat_id="12C", row=12,
-                            letter="C", cabin_code="Y")
-    if topic == Topic.INVENTORY_METRICS:
-        return CabinInventoryMetrics(**common, booked_seats=1, total_seats=180,
-                                     load_factor=0.01, minutes_to_departure=600)
-    if topic == Topic.PROMO_DECISIONS:
-        return PromotionEnded(**common, promo_id=n, decision_source="RULE_ENGINE",
-                              reason="recovered")
-    return DeadLetter(**common, source_topic="bookings", source_partition=0, source_offset=1,
-                      reason="test", component="test", original_value_b64="e30=")
-
-
 def make_source(kafka_bootstrap: str, prefix: str) -> Source:
     """Create the registry's topics (3 partitions each) under ``prefix`` on the broker."""
-    settings = config.from_values(TopicsSettings, {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                                                   "KAFKA_TOPIC_PREFIX": prefix}, environ={})
-    assert create(settings) == 0
+    kit.create_topics(kafka_bootstrap, prefix)
     return Source(kafka_bootstrap, prefix)
 
 
@@ -145,30 +86,10 @@ def start_writer(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen
 
 def read_topics(src: Source) -> dict[Coord, bytes | None]:
     """Every committed record of every lake topic, by (logical topic, partition, offset)."""
-    kafka = config.from_values(config.KafkaSettings, {
-        "KAFKA_BOOTSTRAP_SERVERS": src.bootstrap, "KAFKA_TOPIC_PREFIX": src.prefix}, environ={})
-    consumer = make_consumer(kafka, "lake-test-reader", f"{src.prefix}reader")
-    partitions = [TopicPartition(physical_name(t, src.prefix), p, OFFSET_BEGINNING)
-                  for t in LAKE_TOPICS for p in range(3)]
-    ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1]
-            for tp in partitions}
-    consumer.assign(partitions)
-    records: dict[Coord, bytes | None] = {}
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            positions = consumer.position(partitions)
-            if all(tp.offset >= ends[(tp.topic, tp.partition)] or
-                   (tp.offset < 0 and ends[(tp.topic, tp.partition)] == 0) for tp in positions):
-                return records
-            assert time.monotonic() < deadline, "reading the topics back took over 60 s"
-            for message in consumer.consume(1000, timeout=0.5):
-                assert message.error() is None, message.error()
-                topic = str(message.topic())[len(src.prefix):]
-                records[(topic, int(message.partition() or 0), int(message.offset() or 0))] = \
-                    message.value()
-    finally:
-        consumer.close()
+    names = {physical_name(t, src.prefix): str(t) for t in LAKE_TOPICS}
+    read = kit.read_to_end(src.bootstrap, names, kit.PARTITIONS)
+    return {(names[name], p, r.offset): r.value for name, per_partition in read.items()
+            for p, records in per_partition.items() for r in records}
 
 
 @dataclasses.dataclass
@@ -194,7 +115,7 @@ def read_lake(lake_dir: Path, generation: int | None = 0) -> LakeContent:
             for entry in manifest.files:
                 data = (lake_dir / entry.path).read_bytes().split(b"\n")
                 assert data[-1] == b"", f"{entry.path} does not end with a newline"
-                offsets = expand_runs(entry.offset_runs)
+                offsets = mf.expand_runs(entry.offset_runs)
                 assert len(offsets) == len(data) - 1 == entry.records
                 lines += [((str(topic), manifest.partition, o), v)
                           for o, v in zip(offsets, data, strict=False)]
@@ -230,9 +151,4 @@ def assert_exactly_once(lake_dir: Path, topics: dict[Coord, bytes | None],
 
 def log_events(text: str) -> Iterator[dict[str, object]]:
     """The JSON log lines of a writer's stderr."""
-    for line in text.splitlines():
-        if line.startswith("{"):
-            try:
-                yield json.loads(line)
-            except ValueError:
-                continue
+    yield from json_logs(text)

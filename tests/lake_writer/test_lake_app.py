@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from airline_core import config
-from airline_core.lifecycle import StopSignal
-from airline_lake_writer import app, store
+from airline_lake_writer import processor, store
 from airline_lake_writer.errors import LakeStorageError
 from airline_lake_writer.metrics import STORAGE_ERRORS
 from airline_lake_writer.settings import Settings
@@ -54,6 +53,9 @@ class FakeConsumer:
         self.commits: list[tuple[str, int, int]] = []
         self.paused = False
 
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.topics = topics
+
     def assign(self, partitions: list[TopicPartition]) -> None:
         self.assigned = list(partitions)
 
@@ -72,16 +74,16 @@ class FakeConsumer:
 
 
 @pytest.fixture
-def writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[app.LakeWriter]:
+def writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[processor.LakeWriter]:
     fake = FakeConsumer()
-    monkeypatch.setattr(app.kafka_util, "make_consumer", lambda *a, **k: fake)
+    monkeypatch.setattr(processor.kafka_util, "make_consumer", lambda *a, **k: fake)
     settings = config.from_values(Settings, {
         "KAFKA_TOPIC_PREFIX": PREFIX, "LAKE_DIR": str(tmp_path), "LAKE_ROLL_MAX_RECORDS": "3",
         "LAKE_IDLE_FLUSH_SECONDS": "1000"}, environ={})
-    yield app.LakeWriter(settings, LakeStore(tmp_path, 0, "c", {}), StopSignal())
+    yield processor.LakeWriter(settings, LakeStore(tmp_path, 0, "c", {}))
 
 
-def feed(w: app.LakeWriter, partition: int, offsets: range) -> None:
+def feed(w: processor.LakeWriter, partition: int, offsets: range) -> None:
     for o in offsets:
         message: Any = FakeMessage(f"{PREFIX}bookings", partition, o, b'{"o":%d}' % o)
         w._on_record(message, 0.0)
@@ -106,7 +108,7 @@ def failing(times: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_assignment_resumes_from_the_lake(writer: app.LakeWriter, tmp_path: Path) -> None:
+def test_assignment_resumes_from_the_lake(writer: processor.LakeWriter, tmp_path: Path) -> None:
     consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
     assert consumer.assigned[0].offset == OFFSET_BEGINNING
@@ -120,7 +122,7 @@ def test_assignment_resumes_from_the_lake(writer: app.LakeWriter, tmp_path: Path
 
 
 def test_disk_full_blocks_retries_and_never_commits_past_the_disk(
-        writer: app.LakeWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        writer: processor.LakeWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
     before = STORAGE_ERRORS.labels("ENOSPC")._value.get()
@@ -139,7 +141,7 @@ def test_disk_full_blocks_retries_and_never_commits_past_the_disk(
     assert STORAGE_ERRORS.labels("ENOSPC")._value.get() - before == 2
 
 
-def test_rolls_land_in_order_after_a_failure(writer: app.LakeWriter, tmp_path: Path,
+def test_rolls_land_in_order_after_a_failure(writer: processor.LakeWriter, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
@@ -151,7 +153,7 @@ def test_rolls_land_in_order_after_a_failure(writer: app.LakeWriter, tmp_path: P
     assert [o for _, _, o in consumer.commits] == [3, 6]
 
 
-def test_revocation_drops_rolls_that_did_not_land(writer: app.LakeWriter, tmp_path: Path,
+def test_revocation_drops_rolls_that_did_not_land(writer: processor.LakeWriter, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
@@ -163,7 +165,7 @@ def test_revocation_drops_rolls_that_did_not_land(writer: app.LakeWriter, tmp_pa
 
 
 def test_orphans_and_temporary_files_are_deleted_on_assignment(
-        writer: app.LakeWriter, tmp_path: Path) -> None:
+        writer: processor.LakeWriter, tmp_path: Path) -> None:
     consumer: Any = writer.consumer
     writer.on_assign(consumer, [TopicPartition(f"{PREFIX}bookings", 0)])
     feed(writer, 0, range(0, 3))

@@ -4,8 +4,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from airline_lake_writer import manifest as mf
-from airline_lake_writer.naming import RollId
+from airline_core.lake import manifest as mf
+from airline_core.lake.layout import RollId
 from airline_lake_writer.rolls import LakeRecord, build_roll
 from airline_lake_writer.store import LakeStore
 

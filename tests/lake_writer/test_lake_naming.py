@@ -3,7 +3,7 @@
 from pathlib import PurePosixPath
 
 import pytest
-from airline_lake_writer.naming import RollId, data_relpath, manifest_relpath, parse_name
+from airline_core.lake.layout import RollId, data_relpath, manifest_relpath, parse_name
 
 
 def test_offsets_are_zero_padded_to_20_digits_so_names_sort_by_offset() -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airline_core.contract import MAX_DEPTH, MAX_VALUE_BYTES, Reason
 from airline_core.events import BookingCancelled, Passenger, encode
+from airline_core.lake.manifest import expand_runs, offset_runs
 from airline_lake_writer.rolls import (
     LakeRecord,
     PartitionBuffer,
@@ -13,8 +14,6 @@ from airline_lake_writer.rolls import (
     RollLimits,
     build_roll,
     classify,
-    expand_runs,
-    offset_runs,
 )
 from hypothesis import given
 from hypothesis import strategies as st

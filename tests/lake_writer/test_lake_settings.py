@@ -4,8 +4,12 @@ from pathlib import Path
 
 import pytest
 from airline_core import config
-from airline_lake_writer.cli import load_settings
 from airline_lake_writer.settings import Settings
+
+
+def load_settings(argv: list[str]) -> Settings:
+    """How the command reads its settings (``run_service`` calls exactly this)."""
+    return config.load(Settings, argv, prog="airline-lake-writer", description="")
 
 
 def test_defaults_and_names() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from airline_core import config
 from airline_core.kafka import make_consumer
+from airline_core.lake import manifest as mf
 from airline_core.topics import LAKE_TOPICS, Topic, physical_name
-from airline_lake_writer import manifest as mf
 from confluent_kafka import TopicPartition
 from lake_writer_support import (
     Source,
@@ -158,8 +158,8 @@ def landed(lake: Path) -> int:
 def test_a_fresh_broker_is_not_silently_skipped(source: Source, tmp_path: Path) -> None:
     """The dangerous case: a new cluster whose offsets restart at 0, below the lake's resume
     offsets, under the same topic names. Without --new-source the writer must refuse."""
-    from airline_devstack._proc import free_port
     from airline_devstack.kafka_broker import KafkaBroker
+    from airline_testkit.net import free_port
     from lake_writer_support import make_source
 
     lake = tmp_path / "lake"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from airline_lake_writer import manifest as mf
+from airline_core.lake import manifest as mf
 from lake_writer_support import (
     Source,
     assert_exactly_once,

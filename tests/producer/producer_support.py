@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import cast
 
 from airline_core.config import KafkaSettings
 from airline_core.events import (
@@ -26,13 +25,11 @@ from airline_core.events import (
     SeatReleased,
     encode,
 )
-from airline_core.kafka import is_partition_eof, make_admin, make_consumer, position_of
 from airline_core.topics import Topic, physical_name
 from airline_producer.kafka_sink import PRODUCED_TOPICS, tick_of
 from airline_producer.settings import Settings
 from airline_producer.simulation import Simulation, Tick
-from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewTopic
+from airline_testkit import kafka as kit
 
 
 def small_settings(**changes: object) -> Settings:
@@ -169,41 +166,20 @@ Records = dict[tuple[str, int], list[tuple[bytes, bytes, int | None]]]
 
 
 def create_topics(bootstrap: str, prefix: str) -> KafkaSettings:
-    """The producer's topics (and promo_decisions) under ``prefix``, 3 partitions each."""
-    admin = make_admin(KafkaSettings(bootstrap_servers=bootstrap))
-    names = [physical_name(t, prefix) for t in (*PRODUCED_TOPICS, Topic.PROMO_DECISIONS)]
-    futures = admin.create_topics([NewTopic(n, num_partitions=PARTITIONS, replication_factor=1)
-                                   for n in names])
-    for future in futures.values():
-        future.result(30)
-    return KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+    """Every registry topic (the producer's and promo_decisions among them) under ``prefix``,
+    3 partitions each; the producer's client settings on them."""
+    return kit.create_topics(bootstrap, prefix, PARTITIONS)
 
 
 def read_all(kafka: KafkaSettings) -> Records:
-    """Every committed record of the producer's topics, per (logical topic, partition)."""
-    consumer = make_consumer(kafka, "producer-test", f"producer-test-{kafka.topic_prefix}",
-                             extra={"enable.partition.eof": True})
-    parts = [TopicPartition(physical_name(t, kafka.topic_prefix), p, 0)
-             for t in PRODUCED_TOPICS for p in range(PARTITIONS)]
-    consumer.assign(parts)
-    records: Records = defaultdict(list)
-    pending = {(tp.topic, tp.partition) for tp in parts}
-    try:
-        while pending:
-            message = consumer.poll(30)
-            assert message is not None, f"no EOF within 30 s on {sorted(pending)}"
-            partition, _ = position_of(message)
-            name = message.topic() or ""
-            if message.error() is not None:
-                assert is_partition_eof(message), message.error()
-                pending.discard((name, partition))
-                continue
-            headers = cast(list[tuple[str, bytes | None]] | None, message.headers())
-            records[(name[len(kafka.topic_prefix):], partition)].append(
-                (message.key() or b"", message.value() or b"", tick_of(headers)))
-    finally:
-        consumer.close()
-    return dict(records)
+    """Every committed record of the producer's topics, per (logical topic, partition) that
+    holds any: (key, value, tick header)."""
+    names = {physical_name(t, kafka.topic_prefix): str(t) for t in PRODUCED_TOPICS}
+    read = kit.read_to_end(kafka.bootstrap_servers, names, PARTITIONS)
+    return {(names[name], p): [(r.key or b"", r.value or b"", tick_of(r.headers))
+                               for r in records]
+            for name, per_partition in read.items() for p, records in per_partition.items()
+            if records}
 
 
 def per_key(records: Records) -> dict[tuple[str, bytes], list[bytes]]:

@@ -278,10 +278,10 @@ def test_redis_stopped_mid_run_keeps_offers_and_recovers(
     empty, with a new offer: the producer exits 0 with a complete stream, the offer it knew
     stays live during the outage, and the new offer is taken once Redis is back."""
     import redis
-    from airline_devstack._proc import free_port
     from airline_devstack.redis_server import RedisServer, redis_server_bin
     from airline_producer import promotions
     from airline_producer.app import Status
+    from airline_testkit.net import free_port
 
     if redis_server_bin() is None:
         pytest.skip("redis-server is not installed")

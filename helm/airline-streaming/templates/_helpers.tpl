@@ -220,7 +220,7 @@ containers:
             key: {{ $root.Values.secrets.keys.databaseUrl }}
       {{- end }}
       {{- if eq $component "engine" }}
-      - name: ENGINE_INSTANCE_ID
+      - name: KAFKA_GROUP_INSTANCE_ID
         valueFrom:
           fieldRef:
             fieldPath: metadata.name

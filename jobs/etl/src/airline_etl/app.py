@@ -1,4 +1,5 @@
-"""The run: lake → validate → staging COPY → upserts → gold → one commit → CURRENT switch.
+"""The run: lake → engine verdicts → retractions → validate → staging COPY → upserts → gold →
+one commit → CURRENT switch.
 
 The thin shell around the functional core (:mod:`lake`, :mod:`transform`, :mod:`tables`):
 it owns the connection, the order of effects and the crash points the kill -9 tests use.
@@ -24,9 +25,11 @@ import polars as pl
 import psycopg2
 import psycopg2.extensions
 from airline_core.crash import crash_point
+from airline_core.lake.layout import RAW
 from airline_core.logging import get_logger
+from airline_core.topics import Topic
 
-from airline_etl import gold, lake, metrics, tables, transform, warehouse
+from airline_etl import gold, lake, metrics, tables, transform, verdicts, warehouse
 from airline_etl.errors import PostCommitError, RejectLimitError
 from airline_etl.settings import Settings
 
@@ -52,6 +55,10 @@ class RunSummary:
     pointer_recovered: str | None = None
     files_left: int = 0  # new entries left for the next runs (ETL_MAX_FILES_PER_RUN)
     gold_pending: str | None = None  # committed, but CURRENT not switched: why
+    verdicts: int = 0  # engine verdicts read in this run (dead letters naming a record)
+    retracted: int = 0  # lines loaded by earlier runs that this run's verdicts reject
+    reloaded_files: int = 0  # lake entries loaded before, read again for the retractions
+    reloaded_lines: int = 0
 
     @property
     def reject_share(self) -> float:
@@ -72,6 +79,11 @@ class RunSummary:
                    f"({self.reject_share:.2%})")
         for topic, n in sorted(self.events.items()):
             out.append(f"    events {topic:<20} {n:>12}")
+        if self.verdicts or self.retracted:
+            out.append(f"  engine verdicts read {self.verdicts}; lines loaded earlier and now "
+                       f"rejected by them {self.retracted} (their rows retracted; "
+                       f"{self.reloaded_files} lake entries, {self.reloaded_lines} lines, "
+                       "read again)")
         for stage, n in self.staged.items():
             target = warehouse.TARGETS[stage][0]
             out.append(f"    rows {target:<26} staged {n:>12}  changed "
@@ -141,41 +153,60 @@ def _recover_pointer(conn: psycopg2.extensions.connection, lake_dir: Path,
     return run_id
 
 
-def _prepare(lake_dir: Path, topic: str, entries: Sequence[lake.LakeEntry]
+@dataclass(frozen=True)
+class _Judged:
+    """What every topic of the run is judged against: the engine's verdicts (known and read
+    in this run), the entries read again for retractions, and which of their lines count."""
+
+    engine: pl.DataFrame  # transform.VERDICT_SCHEMA
+    again: frozenset[str] = frozenset()  # keys of the entries read again
+    plan: verdicts.Plan = field(default_factory=verdicts.Plan)
+    preread: dict[str, pl.DataFrame] = field(default_factory=dict)  # topic → its lines
+
+
+def _prepare(lake_dir: Path, topic: str, entries: Sequence[lake.LakeEntry], judged: _Judged
              ) -> tuple[transform.TopicEvents, dict[str, pl.DataFrame], float]:
     """Read and validate one topic and build its staging frames (pure Polars: runs in a
     worker thread while the previous topic is being COPYed)."""
     t0 = time.monotonic()
-    lines = pl.concat([lake.read_entry(lake_dir, e) for e in entries])
-    result = transform.validate(lines, topic)
+    lines = judged.preread.get(topic)
+    if lines is None:
+        lines = pl.concat([lake.read_entry(lake_dir, e).with_columns(
+            pl.lit(e.key in judged.again).alias(transform.RELOAD)) for e in entries])
+    result = transform.validate(lines, topic, judged.engine, judged.plan.keep(topic))
     return result, tables.staging_rows(result), time.monotonic() - t0
 
 
 def _stage_topics(conn: psycopg2.extensions.connection, settings: Settings,
                   todo: Sequence[lake.LakeEntry], summary: RunSummary, progress: Progress,
-                  run_id: str, bulk: AbstractSet[str]) -> pl.DataFrame:
+                  run_id: str, bulk: AbstractSet[str], judged: _Judged
+                  ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read, validate and COPY every topic in turn; the next topic is prepared while the
     current one is COPYed (two topics in memory at most). Stages loaded in bulk go straight
-    into their tables."""
+    into their tables. ``todo`` holds the new entries and those read again, in lake order.
+    Returns the rejects of the new lines, and those of the lines read again (retractions)."""
     rejects: list[pl.DataFrame] = []
+    retracted: list[pl.DataFrame] = []
     seen_ids: list[pl.Series] = []  # ledger ids of earlier topics: an id is recorded once
     topics = sorted({e.topic for e in todo})
     by_topic = {t: [e for e in todo if e.topic == t] for t in topics}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-prepare") as pool:
-        pending = (pool.submit(_prepare, settings.lake_dir, topics[0], by_topic[topics[0]])
-                   if topics else None)
+        pending = (pool.submit(_prepare, settings.lake_dir, topics[0], by_topic[topics[0]],
+                               judged) if topics else None)
         for i, topic in enumerate(topics, 1):
             progress.show(f"[{i}/{len(topics)}] {topic}: reading and validating "
                           f"{len(by_topic[topic])} files")
             assert pending is not None
             result, frames, seconds = pending.result()
-            pending = (pool.submit(_prepare, settings.lake_dir, topics[i], by_topic[topics[i]])
-                       if i < len(topics) else None)
+            pending = (pool.submit(_prepare, settings.lake_dir, topics[i], by_topic[topics[i]],
+                                   judged) if i < len(topics) else None)
             summary.seconds["read+validate"] = summary.seconds.get("read+validate", 0.0) + seconds
             summary.lines += result.lines
+            summary.reloaded_lines += result.reloaded
             summary.duplicates += result.duplicates
             summary.events[topic] = result.events.height
             rejects.append(result.rejects)
+            retracted.append(result.retracted)
             t1 = time.monotonic()
             progress.show(f"[{i}/{len(topics)}] {topic}: copying {result.events.height} events")
             if seen_ids:
@@ -196,9 +227,40 @@ def _stage_topics(conn: psycopg2.extensions.connection, settings: Settings,
                      lines=result.lines, events=result.events.height,
                      duplicates=result.duplicates, rejects=result.rejects.height)
             del result, frames
-    all_rejects = pl.concat(rejects) if rejects else pl.DataFrame(schema=transform.REJECT_SCHEMA)
+    empty = pl.DataFrame(schema=transform.REJECT_SCHEMA)
+    all_rejects = pl.concat(rejects) if rejects else empty
     summary.rejects = all_rejects.height
-    return all_rejects
+    return all_rejects, pl.concat(retracted) if retracted else empty
+
+
+def _judge(conn: psycopg2.extensions.connection, settings: Settings,
+           entries: Sequence[lake.LakeEntry], todo: Sequence[lake.LakeEntry],
+           summary: RunSummary) -> tuple[list[lake.LakeEntry], _Judged]:
+    """Read the engine's verdicts of this run's ``dead_letter`` entries, retract what they
+    reject among the lines loaded by earlier runs, and gather every verdict the run's lines
+    are judged against. Returns the entries to read (the new ones and those read again, in
+    lake order) and the judgement."""
+    t0 = time.monotonic()
+    dead = [e for e in todo if e.topic == Topic.DEAD_LETTER]
+    preread: dict[str, pl.DataFrame] = {}
+    run_verdicts = pl.DataFrame(schema=transform.VERDICT_SCHEMA)
+    if dead:
+        preread[str(Topic.DEAD_LETTER)] = lines = pl.concat(
+            [lake.read_entry(settings.lake_dir, e) for e in dead])
+        run_verdicts = transform.engine_verdicts(lines)
+    verdicts.stage(conn, run_verdicts)
+    plan = verdicts.retract(conn)
+    new_keys = {e.key for e in todo}
+    again = {e.key for e in plan.entries(lake.EntryIndex(entries))} - new_keys
+    chosen = [e for e in entries if e.key in new_keys or e.key in again]
+    known = verdicts.known(conn, chosen)
+    engine = pl.concat([known, run_verdicts]).unique(
+        subset=list(transform.VERDICT_KEY), keep="first", maintain_order=True)
+    summary.verdicts = run_verdicts.height
+    summary.retracted = plan.lines
+    summary.reloaded_files = len(again)
+    summary.seconds["verdicts"] = time.monotonic() - t0
+    return chosen, _Judged(engine=engine, again=frozenset(again), plan=plan, preread=preread)
 
 
 def _files_frame(todo: Sequence[lake.LakeEntry]) -> pl.DataFrame:
@@ -222,9 +284,18 @@ def _record_rejects_only(conn: psycopg2.extensions.connection, rejects: pl.DataF
     conn.commit()
 
 
-#: The change counters (``warehouse.apply``) that can alter each gold table.
+#: The change counters (``warehouse.apply``, ``verdicts.retract``) that can alter each gold
+#: table.
 _CHANGED_BY: dict[str, tuple[str, ...]] = {
-    "fact_booking": ("fact_booking", "fact_booking.cancellation_time"),
+    "fact_booking": ("fact_booking", "fact_booking.cancellation_time",
+                     "fact_booking.cancellation_reset", "fact_booking.retracted"),
+    "fact_booking_cancellation": ("fact_booking_cancellation",
+                                  "fact_booking_cancellation.retracted"),
+    "fact_flight_event": ("fact_flight_event", "fact_flight_event.retracted"),
+    "dim_flight_cabin": ("dim_flight_cabin", "dim_flight_cabin.retracted"),
+    "dim_flight": ("dim_flight", "dim_flight.retracted"),
+    "fact_flight_outcome": ("fact_flight_outcome", "fact_flight_outcome.retracted"),
+    "dim_date": ("dim_date", "dim_date.retracted"),
     "fact_promotions": ("fact_promotions", "fact_promotions.end_time"),
 }
 
@@ -267,7 +338,7 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         # A migration applied since the latest run may have changed data its gold folder holds:
         # run even without new lake entries, and export every table again.
         refresh_gold = latest is not None and latest.migrated_since
-        if not (settings.lake_dir / lake.RAW).is_dir():
+        if not (settings.lake_dir / RAW).is_dir():
             log.warning("the lake has no raw/ directory yet", lake_dir=str(settings.lake_dir))
         entries = lake.discover(settings.lake_dir)
         new = entries if settings.full else lake.new_entries(entries, loaded)
@@ -283,11 +354,16 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         summary.run_id = run_id
         log.info("run started", run_id=run_id, mode=summary.mode, files=len(todo),
                  files_left=summary.files_left, gold_refresh=refresh_gold)
+        # Retractions delete rows before anything is staged (a table they empty is then loaded
+        # in bulk like any empty table).
+        chosen, judged = _judge(conn, settings, entries, todo, summary)
         bulk = warehouse.bulk_candidates(conn)
         warehouse.create_staging(conn, bulk)
         rebuild = warehouse.drop_indexes(conn, bulk)
-        rejects = _stage_topics(conn, settings, todo, summary, progress, run_id, bulk)
+        rejects, retracted = _stage_topics(conn, settings, chosen, summary, progress, run_id,
+                                           bulk, judged)
         warehouse.copy_frame(conn, "stg_rejects", rejects)
+        warehouse.copy_frame(conn, "stg_rejects", retracted)
         warehouse.copy_frame(conn, "stg_files", _files_frame(todo))
         crash_point("etl.after_copy")
         if summary.reject_share > settings.max_reject_share:
@@ -303,7 +379,7 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
                 "etl_rejects", summary)
         t = time.monotonic()
         progress.show("upserting")
-        summary.changed = warehouse.apply(conn, run_id, bulk, rebuild)
+        summary.changed = {**judged.plan.deleted, **warehouse.apply(conn, run_id, bulk, rebuild)}
         summary.seconds["upsert"] = time.monotonic() - t
         t = time.monotonic()
         progress.show("writing gold")

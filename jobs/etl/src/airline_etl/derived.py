@@ -2,7 +2,9 @@
 
 Each statement reads the warehouse (not just the run's rows), so the result does not depend on
 which run brought which event: incremental loading gives the same tables as a full rebuild.
-"Touched" comes from the run's staging tables (``stg_*``). Every write carries an
+"Touched" comes from the run's staging tables (``stg_*``), plus the flights and bookings whose
+rows the engine's verdicts retracted in this run (``stg_retracted_flights``,
+``stg_retracted_bookings``, made by :mod:`airline_etl.verdicts`). Every write carries an
 ``IS DISTINCT FROM`` guard, so re-running changes nothing.
 """
 
@@ -12,7 +14,8 @@ from typing import Final
 
 #: ``dim_flight`` from every lifecycle event of the flights the run touched.
 DIM_FLIGHT: Final = """
-WITH touched AS (SELECT DISTINCT flight_id FROM stg_flight_event),
+WITH touched AS (SELECT flight_id FROM stg_flight_event
+                 UNION SELECT flight_id FROM stg_retracted_flights),
 ev AS (SELECT e.* FROM fact_flight_event e JOIN touched USING (flight_id)),
 sched AS (SELECT DISTINCT ON (flight_id) * FROM ev WHERE event_type = 'FlightScheduled'
           ORDER BY flight_id, event_time DESC, event_id DESC),
@@ -66,10 +69,18 @@ ON CONFLICT (flight_id) DO UPDATE SET
 WHERE d IS DISTINCT FROM EXCLUDED
 """
 
+#: ``dim_flight`` rows of retracted flights that have no lifecycle event left.
+DIM_FLIGHT_GONE: Final = """
+DELETE FROM dim_flight d USING stg_retracted_flights r
+WHERE d.flight_id = r.flight_id
+  AND NOT EXISTS (SELECT 1 FROM fact_flight_event e WHERE e.flight_id = d.flight_id)
+"""
+
 #: ``fact_booking.cancellation_time`` from ``fact_booking_cancellation`` (either first).
 APPLY_CANCELLATIONS: Final = """
 WITH touched AS (SELECT booking_id FROM stg_booking
-                 UNION SELECT booking_id FROM stg_booking_cancellation),
+                 UNION SELECT booking_id FROM stg_booking_cancellation
+                 UNION SELECT booking_id FROM stg_retracted_bookings),
 c AS (SELECT b.booking_id, b.passenger_id, min(c.cancellation_time) AS t
       FROM fact_booking b JOIN touched USING (booking_id)
       JOIN fact_booking_cancellation c
@@ -78,6 +89,14 @@ c AS (SELECT b.booking_id, b.passenger_id, min(c.cancellation_time) AS t
 UPDATE fact_booking b SET cancellation_time = c.t FROM c
 WHERE b.booking_id = c.booking_id AND b.passenger_id = c.passenger_id
   AND b.cancellation_time IS DISTINCT FROM c.t
+"""
+
+#: ``fact_booking.cancellation_time`` back to null where the cancellation was retracted.
+RESET_CANCELLATIONS: Final = """
+UPDATE fact_booking b SET cancellation_time = NULL FROM stg_retracted_bookings k
+WHERE b.booking_id = k.booking_id AND b.cancellation_time IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM fact_booking_cancellation c WHERE c.booking_id = b.booking_id
+                  AND c.passenger_id IN (b.passenger_id, ''))
 """
 
 #: ``fact_promotions.end_time`` / ``end_reason`` of every trigger of the flights a run touched.
@@ -115,7 +134,8 @@ WITH touched AS (SELECT flight_id FROM stg_promotion
 FLIGHT_OUTCOME: Final = """
 WITH f AS (SELECT d.flight_id, d.actual_departure_time AS dep, d.total_seats, d.currency
            FROM dim_flight d WHERE d.actual_departure_time IS NOT NULL
-             AND d.flight_id IN (SELECT flight_id FROM stg_ledger)),
+             AND (d.flight_id IN (SELECT flight_id FROM stg_ledger)
+                  OR d.flight_id IN (SELECT flight_id FROM stg_retracted_flights))),
 fb AS (SELECT b.flight_id, b.booking_id, b.passenger_price,
               (b.cancellation_time IS NULL OR b.cancellation_time > f.dep) AS live,
               (b.promo_id IS NOT NULL OR EXISTS (
@@ -162,6 +182,14 @@ ON CONFLICT (flight_id) DO UPDATE SET
 WHERE o IS DISTINCT FROM EXCLUDED
 """
 
+#: ``fact_flight_outcome`` rows of retracted flights that are no longer departed.
+OUTCOME_GONE: Final = """
+DELETE FROM fact_flight_outcome o USING stg_retracted_flights r
+WHERE o.flight_id = r.flight_id
+  AND NOT EXISTS (SELECT 1 FROM dim_flight d WHERE d.flight_id = o.flight_id
+                  AND d.actual_departure_time IS NOT NULL)
+"""
+
 #: ``dim_date`` over the days of the run's events and departures.
 DIM_DATE: Final = """
 WITH r AS (
@@ -178,4 +206,22 @@ SELECT d::date, extract(year FROM d)::int,
 FROM r, generate_series(date_trunc('day', r.lo), date_trunc('day', r.hi), interval '1 day') d
 WHERE r.lo IS NOT NULL
 ON CONFLICT (date_key) DO NOTHING
+"""
+
+#: After a retraction, the days ``--full`` would not have: ``dim_date`` covers the days from
+#: the first to the last time loaded (events, departures), and a retracted event may have been
+#: the first or the last. Runs only when this run retracted something (one-time filter).
+DIM_DATE_TRIM: Final = """
+WITH t AS (
+    SELECT event_time AS t FROM etl_event_ledger WHERE EXISTS (SELECT 1 FROM stg_retracted)
+    UNION ALL SELECT scheduled_departure_time FROM fact_flight_event
+              WHERE EXISTS (SELECT 1 FROM stg_retracted)
+    UNION ALL SELECT new_departure_time FROM fact_flight_event
+              WHERE EXISTS (SELECT 1 FROM stg_retracted)
+    UNION ALL SELECT actual_departure_time FROM fact_flight_event
+              WHERE EXISTS (SELECT 1 FROM stg_retracted)),
+r AS (SELECT min(t)::date AS lo, max(t)::date AS hi FROM t)
+DELETE FROM dim_date d USING r
+WHERE EXISTS (SELECT 1 FROM stg_retracted)
+  AND (r.lo IS NULL OR d.date_key < r.lo OR d.date_key > r.hi)
 """

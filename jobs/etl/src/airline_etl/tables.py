@@ -11,7 +11,7 @@ from typing import Final
 import polars as pl
 from airline_core.topics import Topic
 
-from airline_etl.transform import TopicEvents
+from airline_etl.transform import INPUT_TOPICS, TopicEvents
 
 #: staging table → its columns, in COPY order.
 STAGING_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -45,6 +45,7 @@ STAGING_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "event_id", "event_time", "flight_id", "source_topic", "source_partition",
         "source_offset", "reason", "component", "original_value_b64", "original_key_b64",
         "envelope", "reason_code", "original_size", "original_sha256"),
+    "input_position": ("generation", "topic", "kafka_partition", "kafka_offset", "event_id"),
 }
 
 
@@ -166,9 +167,12 @@ _BUILDERS: Final = {
 
 
 def staging_rows(result: TopicEvents) -> dict[str, pl.DataFrame]:
-    """Every staging frame one topic feeds (the ledger always; facts for modelled topics)."""
+    """Every staging frame one topic feeds (the ledger always; facts for modelled topics; the
+    Kafka positions of the accepted lines for the engine's input topics)."""
     frames = {"ledger": ledger(result)}
     builder = _BUILDERS.get(Topic(result.topic))
     if builder is not None:
         frames.update(builder(result.events))
+    if result.topic in INPUT_TOPICS:
+        frames["input_position"] = result.positions.select(STAGING_COLUMNS["input_position"])
     return frames

@@ -7,10 +7,16 @@ Decoding: each topic has one JSON schema, the union of its event types' fields, 
 read as text (a number in the wrong place is then a *reject with a reason*, not a failed decode).
 A batch that Polars cannot decode at all (not JSON, an object where a scalar belongs) is split in
 halves until the offending lines are isolated; they become rejects, the rest is decoded.
+
+The engine's verdicts: a line of an engine input topic that the engine dead-lettered (its
+``DeadLetter`` envelope names the line's Kafka position) is a reject with the envelope's reason
+code and reason (:func:`engine_verdicts`, :func:`apply_verdicts`), matched by position, never
+by content: a record rejected for its key can be byte-identical to an accepted one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +25,9 @@ from typing import Final
 import polars as pl
 from airline_core.contract import Reason, Rejection, read_event
 from airline_core.errors import InvalidEventError
-from airline_core.events import SCHEMA_MAJOR, check_schema_version, event_types_of
+from airline_core.events import SCHEMA_MAJOR, DeadLetter, check_schema_version, event_types_of
 from airline_core.ids import derive_id
-from airline_core.topics import Topic
+from airline_core.topics import ENGINE_INPUTS, Topic
 
 S: Final = pl.String()
 TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S%.f%#z"
@@ -33,6 +39,31 @@ MONEY: Final = pl.Decimal(10, 2)
 #: silently different price. ASCII digits only (a regex ``\d`` would admit other scripts).
 MONEY_TEXT: Final = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
 _DECODE_BLOCK: Final = 65536
+
+#: The ``component`` of the engine's dead letters (``airline_engine.core.COMPONENT``; a test
+#: keeps them equal): only its verdicts are the engine's.
+ENGINE_COMPONENT: Final = "airline-engine"
+#: The engine's input topics, whose lines the engine's verdicts reject.
+INPUT_TOPICS: Final = frozenset(str(t) for t in ENGINE_INPUTS)
+#: A line's Kafka position (null for lines of the user's old day files).
+POSITION: Final = ("kafka_generation", "kafka_partition", "kafka_offset")
+#: Internal line flags: read again for a retraction (``RELOAD``), rejected by the engine's
+#: verdict (``VERDICT``).
+RELOAD: Final = "_reload"
+VERDICT: Final = "_verdict"
+#: The engine's verdict on one record: where it was (the generation of the lake roll of
+#: ``dead_letter`` holding the envelope, then the envelope's source), and why.
+VERDICT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "generation": pl.Int64(), "source_topic": pl.String(), "source_partition": pl.Int64(),
+    "source_offset": pl.Int64(), "reason_code": pl.String(), "reason": pl.String(),
+    "dead_letter_event_id": pl.String(),
+}
+VERDICT_KEY: Final = ("generation", "source_topic", "source_partition", "source_offset")
+#: A run's positions of accepted input lines (``etl_input_positions``).
+POSITION_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "generation": pl.Int64(), "topic": pl.String(), "kafka_partition": pl.Int64(),
+    "kafka_offset": pl.Int64(), "event_id": pl.String(),
+}
 
 COMMON: Final = {"event_type": S, "event_id": S, "event_time": S, "schema_version": S,
                  "flight_id": S}
@@ -178,15 +209,101 @@ def verdicts(values: Sequence[bytes], topic: str, legacy: bool | Sequence[bool] 
     return reasons, codes
 
 
+def engine_verdicts(lines: pl.DataFrame) -> pl.DataFrame:
+    """The engine's verdicts carried by lines of ``dead_letter`` (``lake.LINE_SCHEMA``).
+
+    One row (``VERDICT_SCHEMA``) per envelope the contract accepts, written by the engine
+    (``component`` ``ENGINE_COMPONENT``; the lake writer's own envelopes name records it
+    diverted, never lines), about a record of one of its input topics. The generation is that
+    of the envelope's own roll (offsets restart when the lake moves to a new broker, and the
+    engine there dead-letters the new broker's offsets). Lines of old day files have no
+    generation: they carry no verdict. One verdict per position (the first read)."""
+    if "contract_reason" not in lines.columns:
+        reasons, _ = verdicts([line.encode() for line in lines["line"]], Topic.DEAD_LETTER)
+        lines = lines.with_columns(pl.Series("contract_reason", reasons, dtype=S))
+    if "kafka_generation" not in lines.columns:
+        return pl.DataFrame(schema=VERDICT_SCHEMA)
+    candidates = lines.filter(pl.col("contract_reason").is_null()
+                              & pl.col("kafka_generation").is_not_null())
+    rows: dict[str, list[object]] = {name: [] for name in VERDICT_SCHEMA}
+    for line, generation in zip(candidates["line"], candidates["kafka_generation"], strict=True):
+        letter = read_event(Topic.DEAD_LETTER, line.encode())
+        if (not isinstance(letter, DeadLetter) or letter.component != ENGINE_COMPONENT
+                or letter.source_topic not in INPUT_TOPICS):
+            continue
+        for name, value in (("generation", generation), ("source_topic", letter.source_topic),
+                            ("source_partition", letter.source_partition),
+                            ("source_offset", letter.source_offset),
+                            ("reason_code", letter.reason_code), ("reason", letter.reason),
+                            ("dead_letter_event_id", letter.event_id)):
+            rows[name].append(value)
+    return pl.DataFrame(rows, schema=VERDICT_SCHEMA).unique(
+        subset=list(VERDICT_KEY), keep="first", maintain_order=True)
+
+
+def _line_defaults(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines built without positions or flags (tests, benchmarks) get null positions and
+    false flags."""
+    missing = [pl.lit(None, pl.Int64).alias(c) for c in POSITION if c not in lines.columns]
+    missing += [pl.lit(False).alias(flag) for flag in (RELOAD, VERDICT)
+                if flag not in lines.columns]
+    return lines.with_columns(missing) if missing else lines
+
+
+def apply_verdicts(lines: pl.DataFrame, topic: str, engine: pl.DataFrame) -> pl.DataFrame:
+    """``lines`` of ``topic`` with the engine's verdicts applied: a line whose Kafka position
+    (generation, partition, offset) the engine dead-lettered gets the envelope's reason and
+    reason code (whatever the contract said: the engine's decision is the one kept), and
+    ``VERDICT`` set. ``engine`` holds the verdicts (``VERDICT_SCHEMA``). Lines without a
+    position (old day files) are never matched; neither are lines of topics the engine does
+    not read."""
+    lines = _line_defaults(lines)
+    if "contract_reason" not in lines.columns:
+        reasons, codes = verdicts_of(lines, topic)
+        lines = lines.with_columns(pl.Series("contract_reason", reasons, dtype=S),
+                                   pl.Series("reason_code", codes, dtype=S))
+    if str(topic) not in INPUT_TOPICS or engine.height == 0:
+        return lines
+    mine = (engine.filter(pl.col("source_topic") == str(topic))
+            .select(pl.col("generation").alias("kafka_generation"),
+                    pl.col("source_partition").alias("kafka_partition"),
+                    pl.col("source_offset").alias("kafka_offset"),
+                    pl.col("reason").alias("_v_reason"), pl.col("reason_code").alias("_v_code"))
+            .unique(subset=list(POSITION), keep="first", maintain_order=True))
+    if mine.height == 0:
+        return lines
+    joined = lines.join(mine, on=list(POSITION), how="left", maintain_order="left")
+    hit = pl.col("_v_reason").is_not_null()
+    return joined.with_columns(
+        pl.when(hit).then(pl.col("_v_reason")).otherwise(pl.col("contract_reason"))
+        .alias("contract_reason"),
+        pl.when(hit).then(pl.col("_v_code")).otherwise(pl.col("reason_code"))
+        .alias("reason_code"),
+        (pl.col(VERDICT) | hit).alias(VERDICT),
+    ).drop("_v_reason", "_v_code")
+
+
+def verdicts_of(lines: pl.DataFrame, topic: str) -> tuple[list[str | None], list[str | None]]:
+    """:func:`verdicts` on the text of ``lines`` (their ``legacy`` flags respected)."""
+    return verdicts([line.encode() for line in lines["line"]], topic, lines["legacy"].to_list())
+
+
 @dataclass(frozen=True)
 class TopicEvents:
     """The outcome of validating one topic's lines."""
 
     topic: str
     events: pl.DataFrame  # typed, one row per distinct event_id
-    rejects: pl.DataFrame  # REJECT_SCHEMA
-    lines: int
+    rejects: pl.DataFrame  # REJECT_SCHEMA, of the lines read for the first time
+    lines: int  # lines read for the first time
     duplicates: int
+    #: Accepted lines of an engine input topic that have a Kafka position (POSITION_SCHEMA).
+    positions: pl.DataFrame = dataclasses.field(
+        default_factory=lambda: pl.DataFrame(schema=POSITION_SCHEMA))
+    #: Rejects of lines read again whose rows the engine's verdict retracts (REJECT_SCHEMA).
+    retracted: pl.DataFrame = dataclasses.field(
+        default_factory=lambda: pl.DataFrame(schema=REJECT_SCHEMA))
+    reloaded: int = 0  # lines read again (for a retraction)
 
 
 def topic_dtype(topic: str) -> pl.Struct:
@@ -293,21 +410,31 @@ def _legacy_ids(frame: pl.DataFrame, topic: str) -> pl.Series:
     ], dtype=S)
 
 
-def validate(lines: pl.DataFrame, topic: str) -> TopicEvents:
+def validate(lines: pl.DataFrame, topic: str, engine: pl.DataFrame | None = None,
+             keep: pl.Expr | None = None) -> TopicEvents:
     """Decode, validate, type and deduplicate one topic's lines (``lake.LINE_SCHEMA``).
 
     The contract decides first (its verdict comes with the lines from :mod:`airline_etl.lake`,
-    or is made here from their text): a line it rejects is a reject with its reason code, the
-    same the engine gives the record. The rest is typed for the warehouse."""
+    or is made here from their text), then the engine's verdicts (``engine``,
+    ``VERDICT_SCHEMA``) by position: a line either rejects is a reject with its reason code,
+    the same the engine gives the record. The rest is typed for the warehouse.
+
+    Lines flagged ``RELOAD`` were loaded by an earlier run and are read again because a verdict
+    retracts rows they share keys with: of those, only the accepted lines ``keep`` selects
+    become events, and only the lines a verdict rejects become rejects (``retracted``); they
+    are not counted in ``lines``."""
     topic = str(Topic(topic))
-    if "contract_reason" not in lines.columns:
-        reasons, codes = verdicts([line.encode() for line in lines["line"]], topic,
-                                  lines["legacy"].to_list())
-        lines = lines.with_columns(pl.Series("contract_reason", reasons, dtype=S),
-                                   pl.Series("reason_code", codes, dtype=S))
-    total = lines.height
+    lines = apply_verdicts(lines, topic, engine if engine is not None
+                           else pl.DataFrame(schema=VERDICT_SCHEMA))
+    reload = pl.col(RELOAD)
+    total = lines.filter(~reload).height
+    again = lines.height - total
+    reload_files = lines.filter(reload)["source_file"].unique().implode()
     refused = lines.filter(pl.col("contract_reason").is_not_null())
-    contract_rejects = _rejects(refused, topic, pl.col("contract_reason"), pl.col("reason_code"))
+    contract_rejects = _rejects(refused.filter(~reload), topic, pl.col("contract_reason"),
+                                pl.col("reason_code"))
+    retracted = _rejects(refused.filter(reload & pl.col(VERDICT)), topic,
+                         pl.col("contract_reason"), pl.col("reason_code"))
     lines = lines.filter(pl.col("contract_reason").is_null()).drop("contract_reason",
                                                                    "reason_code")
     decoded, decode_rejects = decode_lines(lines, topic)
@@ -355,7 +482,18 @@ def validate(lines: pl.DataFrame, topic: str) -> TopicEvents:
     with_reason = typed.with_columns(pl.coalesce(checks).alias("_reason"))
     bad_rows = with_reason.filter(pl.col("_reason").is_not_null())
     rejects = pl.concat([decode_rejects, _rejects(bad_rows, topic, pl.col("_reason"))])
+    if again:  # lines read again were judged when first read: only their verdicts are news
+        rejects = rejects.filter(~pl.col("source_file").is_in(reload_files))
     good = with_reason.filter(pl.col("_reason").is_null())
+    if again:
+        good = good.filter(~reload | (keep if keep is not None else pl.lit(True)))
+    positions = pl.DataFrame(schema=POSITION_SCHEMA)
+    if topic in INPUT_TOPICS:
+        positions = good.filter(pl.col("kafka_offset").is_not_null()).select(
+            pl.col("kafka_generation").alias("generation"), pl.lit(topic).alias("topic"),
+            "kafka_partition", "kafka_offset", pl.col("event_id").cast(S),
+        ).unique(subset=["generation", "topic", "kafka_partition", "kafka_offset"],
+                 keep="first", maintain_order=True)
     # Replace text leaves by their typed values.
     events = good.select(
         "event_id", "event_type", pl.col("_event_time").alias("event_time"),
@@ -365,7 +503,9 @@ def validate(lines: pl.DataFrame, topic: str) -> TopicEvents:
     before = events.height
     events = events.unique(subset="event_id", keep="first", maintain_order=True)
     return TopicEvents(topic=topic, events=events, rejects=rejects.sort(
-        "source_file", "line_number"), lines=total, duplicates=before - events.height)
+        "source_file", "line_number"), lines=total, duplicates=before - events.height,
+        positions=positions, retracted=retracted.sort("source_file", "line_number"),
+        reloaded=again)
 
 
 def _schema_version_check(decoded: pl.DataFrame) -> pl.Expr:

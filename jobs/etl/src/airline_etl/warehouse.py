@@ -52,6 +52,8 @@ TARGETS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "promotion": ("fact_promotions", ("event_id",)),
     "promotion_end": ("fact_promotion_end", ("promo_id",)),
     "dead_letter": ("dead_letters", ("event_id",)),
+    "input_position": ("etl_input_positions",
+                       ("generation", "topic", "kafka_partition", "kafka_offset")),
 }
 
 #: Tables written to gold parquet (every user-facing table), with their sort key.
@@ -70,7 +72,8 @@ GOLD_TABLES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 #: Emptied by ``--full`` (history of runs is kept).
-DATA_TABLES: Final = (*GOLD_TABLES, "etl_event_ledger", "etl_loaded_files", "etl_rejects")
+DATA_TABLES: Final = (*GOLD_TABLES, "etl_event_ledger", "etl_loaded_files", "etl_rejects",
+                      "etl_input_positions", "etl_engine_verdicts")
 
 
 # --------------------------------------------------------------------------- connection
@@ -90,6 +93,14 @@ REJECTS_UPSERT: Final = (
     "reason_code, %s FROM stg_rejects ON CONFLICT (source_file, line_number) DO UPDATE SET "
     "reason = EXCLUDED.reason, raw_line = EXCLUDED.raw_line, event_id = EXCLUDED.event_id, "
     "topic = EXCLUDED.topic, reason_code = EXCLUDED.reason_code, run_id = EXCLUDED.run_id")
+
+#: The run's engine verdicts (``stg_verdicts``, :mod:`airline_etl.verdicts`) into
+#: ``etl_engine_verdicts``; a verdict already known stands.
+VERDICTS_UPSERT: Final = (
+    "INSERT INTO etl_engine_verdicts (generation, source_topic, source_partition, "
+    "source_offset, reason_code, reason, dead_letter_event_id, run_id) SELECT generation, "
+    "source_topic, source_partition, source_offset, reason_code, reason, dead_letter_event_id, "
+    "%s FROM stg_verdicts ON CONFLICT DO NOTHING")
 
 
 # --------------------------------------------------------------------------- migrations
@@ -277,6 +288,7 @@ def apply(conn: psycopg2.extensions.connection, run_id: str,
     statements: list[tuple[str, str, tuple[Any, ...]]] = [
         ("etl_event_ledger", _upsert("ledger", nothing=True, extra={"loaded_run_id": "%s"}),
          (run_id,)),
+        ("etl_input_positions", _upsert("input_position", nothing=True), ()),
         ("fact_flight_event", _upsert("flight_event"), ()),
         ("dim_flight_cabin", _upsert(
             "flight_cabin",
@@ -287,6 +299,7 @@ def apply(conn: psycopg2.extensions.connection, run_id: str,
             where="EXCLUDED.cancellation_time < fact_booking_cancellation.cancellation_time"),
          ()),
         ("fact_booking.cancellation_time", derived.APPLY_CANCELLATIONS, ()),
+        ("fact_booking.cancellation_reset", derived.RESET_CANCELLATIONS, ()),
         ("fact_inventory_metrics", _upsert("inventory_metrics"), ()),
         ("fact_promotions", _upsert("promotion"), ()),
         ("fact_promotion_end", _upsert(
@@ -294,9 +307,13 @@ def apply(conn: psycopg2.extensions.connection, run_id: str,
         ("fact_promotions.end_time", derived.APPLY_PROMOTION_ENDS, ()),
         ("dead_letters", _upsert("dead_letter"), ()),
         ("dim_flight", derived.DIM_FLIGHT, ()),
+        ("dim_flight.retracted", derived.DIM_FLIGHT_GONE, ()),
         ("fact_flight_outcome", derived.FLIGHT_OUTCOME, ()),
+        ("fact_flight_outcome.retracted", derived.OUTCOME_GONE, ()),
         ("dim_date", derived.DIM_DATE, ()),
+        ("dim_date.retracted", derived.DIM_DATE_TRIM, ()),
         ("etl_rejects", REJECTS_UPSERT, (run_id,)),
+        ("etl_engine_verdicts", VERDICTS_UPSERT, (run_id,)),
         ("etl_loaded_files", "INSERT INTO etl_loaded_files (file_key, sha256, kind, topic, "
          "records, run_id) SELECT file_key, sha256, kind, topic, records, %s FROM stg_files "
          "ON CONFLICT DO NOTHING", (run_id,)),

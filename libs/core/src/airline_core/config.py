@@ -136,6 +136,28 @@ class LogSettings:
         "LOG_LEVEL", "INFO", "log level", flag="--log-level")
 
 
+@dataclasses.dataclass(frozen=True)
+class ConsumerSettings:
+    """How a long-running service consumes: one name for each knob, in every service."""
+
+    group_instance_id: str = setting(
+        "KAFKA_GROUP_INSTANCE_ID", "",
+        "stable name of this instance for static group membership (a StatefulSet pod name): a "
+        "restarted instance gets its partitions back without a rebalance (empty: the engine "
+        "uses $HOSTNAME, the lake writer joins without one)")
+    batch_size: int = setting(
+        "KAFKA_CONSUMER_BATCH_SIZE", 2000, "records fetched per consume() call",
+        check=positive)
+    statistics_interval_ms: int = setting(
+        "KAFKA_STATISTICS_INTERVAL_MS", 5000,
+        "librdkafka statistics interval, the source of the consumer lag metric (0: off)",
+        check=non_negative)
+    session_timeout_ms: int = setting(
+        "KAFKA_SESSION_TIMEOUT_MS", 45000,
+        "consumer group session timeout: a vanished static member keeps its partitions this "
+        "long", check=positive)
+
+
 def metrics_port(default: int) -> Any:
     """Declare ``METRICS_PORT`` with a component's own default."""
     return setting("METRICS_PORT", default,

@@ -84,7 +84,7 @@ class EngineService:
         log.info("engine started", transactional_id=s.transactional_id, policy=s.policy,
                  group_id=s.group_id, instance_id=s.instance_id,
                  metrics_port=self.health.port if self.health else None)
-        loop = ConsumeLoop(processor, self.stop, batch_size=s.batch_size,
+        loop = ConsumeLoop(processor, self.stop, batch_size=s.consumer.batch_size,
                            poll_timeout_s=POLL_TIMEOUT_S, idle_seconds=s.stop_when_idle,
                            broker=self.broker, health=self.health)
         try:

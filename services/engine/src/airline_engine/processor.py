@@ -2,7 +2,7 @@
 partition, applied to the core, outputs and state committed in one transaction.
 
 One consumer in group ``KAFKA_GROUP_ID`` (classic protocol, range assignor, static membership
-with ``group.instance.id = ENGINE_INSTANCE_ID``) reads the four co-partitioned inputs, so
+with ``group.instance.id`` = the instance id) reads the four co-partitioned inputs, so
 partition p of every input lands on the same instance, in one :class:`~.tasks.PartitionTask`.
 A transaction per commit interval holds the outputs, the changelog records of the flights that
 changed and the input offsets; ``send_offsets_to_transaction`` with the consumer's group
@@ -24,6 +24,7 @@ from airline_core.events import encode
 from airline_core.kafka import make_consumer
 from airline_core.runtime.broker import BrokerWatch
 from airline_core.runtime.checkpoint import TXN_TIMEOUT_S, Outcome, TransactionalCheckpoint
+from airline_core.runtime.consumer import consumer_config
 from airline_core.runtime.stats import partition_lags
 from airline_core.topics import ENGINE_INPUTS, Topic, physical_name
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
@@ -77,13 +78,9 @@ class EngineProcessor:
         consumer = make_consumer(s.kafka, f"{s.group_id}-{s.instance_id}", s.group_id, extra={
             "group.protocol": "classic",
             "partition.assignment.strategy": "range",
-            "group.instance.id": s.instance_id,
-            "session.timeout.ms": s.session_timeout_ms,
-            "enable.partition.eof": True,
             "fetch.wait.max.ms": 50,
-            "statistics.interval.ms": 5000,
-            "stats_cb": self._on_stats,
-            "error_cb": self._broker.on_error,
+            **consumer_config(s.consumer, s.instance_id, error_cb=self._broker.on_error,
+                              stats_cb=self._on_stats),
         })
         consumer.subscribe(self._inputs, on_assign=self._on_assign,
                            on_revoke=self._on_revoke, on_lost=self._on_lost)

@@ -7,6 +7,7 @@ import os
 from typing import Literal
 
 from airline_core.config import (
+    ConsumerSettings,
     KafkaSettings,
     LogSettings,
     group,
@@ -61,6 +62,7 @@ class Settings:
     """Everything ``airline-engine`` reads at start."""
 
     kafka: KafkaSettings = group(KafkaSettings)
+    consumer: ConsumerSettings = group(ConsumerSettings)
     log: LogSettings = group(LogSettings)
     metrics_port: int = metrics_port(8002)
     group_id: str = setting("KAFKA_GROUP_ID", "airline-engine", "consumer group of the engine")
@@ -72,10 +74,6 @@ class Settings:
         "ENGINE_POLICY", "pace",
         "promotion policy: pace (behind the booking curve, tiers, cooldown) or iteration2 "
         "(the user's rule: one 10% promotion 2-7 days out with < 5 bookings in the last hour)")
-    instance_id: str = setting(
-        "ENGINE_INSTANCE_ID", default_instance_id(),
-        "stable name of this instance (StatefulSet pod name); the transactional id is "
-        "<KAFKA_GROUP_ID>-<ENGINE_INSTANCE_ID> and it is the static group member id")
     redis_url: str = setting(
         "REDIS_URL", "", "Redis for live offers (airline:offer:<flight_id>); empty: off",
         flag="--redis-url")
@@ -143,12 +141,6 @@ class Settings:
         "ENGINE_COMMIT_MAX_RECORDS", 20000,
         "commit early once a transaction covers this many input records (bounds transaction "
         "size; 0: time only)", check=non_negative)
-    batch_size: int = setting(
-        "ENGINE_BATCH_SIZE", 2000, "records fetched per consume() call", check=positive)
-    session_timeout_ms: int = setting(
-        "ENGINE_SESSION_TIMEOUT_MS", 45000,
-        "consumer group session timeout (a vanished static member keeps its partitions this "
-        "long)", check=positive)
     redis_retry_seconds: float = setting(
         "ENGINE_REDIS_RETRY_SECONDS", 5.0,
         "while Redis is down, retry the resync this often", check=positive)
@@ -156,6 +148,13 @@ class Settings:
     def tier_list(self) -> tuple[int, ...]:
         """``ENGINE_TIERS`` as numbers."""
         return tuple(int(part) for part in self.tiers.split(","))
+
+    @property
+    def instance_id(self) -> str:
+        """``KAFKA_GROUP_INSTANCE_ID``, else ``$HOSTNAME`` (a StatefulSet pod name such as
+        ``airline-engine-0``), else ``engine-0``: the engine is always a static member, and
+        its transactional id is ``<KAFKA_GROUP_ID>-<instance id>``."""
+        return self.consumer.group_instance_id or default_instance_id()
 
     @property
     def transactional_id(self) -> str:

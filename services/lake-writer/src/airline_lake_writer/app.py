@@ -27,7 +27,6 @@ from airline_lake_writer.store import LakeStore
 
 log = get_logger(__name__)
 PROG: Final = "airline-lake-writer"
-BATCH_SIZE: Final = 1000
 POLL_TIMEOUT_S: Final = 0.2
 
 
@@ -57,7 +56,7 @@ class LakeWriterService:
         writer = self.writer = LakeWriter(s, store, self.broker)
         log.info("lake writer started", lake_dir=str(s.lake_dir), generation=generation,
                  metrics_port=self.health.port if self.health else None, group_id=s.group_id)
-        loop = ConsumeLoop(writer, self.stop, batch_size=BATCH_SIZE,
+        loop = ConsumeLoop(writer, self.stop, batch_size=s.consumer.batch_size,
                            poll_timeout_s=POLL_TIMEOUT_S, idle_seconds=s.stop_when_idle,
                            broker=self.broker, health=self.health)
         try:

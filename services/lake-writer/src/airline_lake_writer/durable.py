@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 from airline_core.crash import crash_point
+from airline_core.lake.layout import TMP_SUFFIX, tmp_name
 
 from airline_lake_writer.errors import LakeStorageError
 from airline_lake_writer.metrics import FSYNC_SECONDS
-from airline_lake_writer.naming import TMP_SUFFIX, tmp_name
 
 
 def _fsync(fd: int) -> None:

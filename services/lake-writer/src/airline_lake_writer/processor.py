@@ -23,6 +23,7 @@ from airline_core.events import encode
 from airline_core.logging import get_logger
 from airline_core.runtime.broker import BrokerWatch
 from airline_core.runtime.checkpoint import ExternalCommitCheckpoint
+from airline_core.runtime.consumer import consumer_config
 from airline_core.runtime.stats import partition_lags
 from airline_core.topics import LAKE_TOPICS, Topic, logical_topic, physical_name
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
@@ -82,14 +83,10 @@ class LakeWriter:
     def _extra(self) -> dict[str, Any]:
         # Partition EOF events tell when the fetcher has passed the end of a partition, even
         # when the end is a transaction marker that never reaches the application.
-        extra: dict[str, Any] = {"max.poll.interval.ms": 600_000, "enable.partition.eof": True,
-                                 "error_cb": self.broker.on_error}
-        if self.settings.group_instance_id:
-            extra["group.instance.id"] = self.settings.group_instance_id
-        if self.settings.statistics_interval_ms:
-            extra["statistics.interval.ms"] = self.settings.statistics_interval_ms
-            extra["stats_cb"] = self._on_stats
-        return extra
+        consumer = self.settings.consumer
+        return {"max.poll.interval.ms": 600_000,
+                **consumer_config(consumer, consumer.group_instance_id,
+                                  error_cb=self.broker.on_error, stats_cb=self._on_stats)}
 
     # ------------------------------------------------------------------ readiness and metrics
     def readiness(self) -> tuple[bool, str]:

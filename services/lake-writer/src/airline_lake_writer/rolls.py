@@ -23,8 +23,8 @@ from typing import Final, Literal
 from airline_core.contract import Reason, Rejection, check_bytes
 from airline_core.errors import InvalidEventError
 from airline_core.events import MAX_TIME, decode_header
-
-from airline_lake_writer.naming import RollId, data_relpath
+from airline_core.lake.layout import RollId, data_relpath
+from airline_core.lake.manifest import offset_runs
 
 RollReason = Literal["records", "bytes", "idle", "stop"]
 #: What the lake cannot hold as one line: these records go to ``dead_letter`` instead.
@@ -141,22 +141,6 @@ class Roll:
     def bytes(self) -> int:
         """Bytes written across the roll's files."""
         return sum(len(line) + 1 for f in self.files for line in f.lines)
-
-
-def offset_runs(offsets: list[int]) -> tuple[tuple[int, int], ...]:
-    """Compress increasing offsets into ``(first, last)`` runs of consecutive offsets."""
-    runs: list[tuple[int, int]] = []
-    for offset in offsets:
-        if runs and offset == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], offset)
-        else:
-            runs.append((offset, offset))
-    return tuple(runs)
-
-
-def expand_runs(runs: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> list[int]:
-    """Inverse of :func:`offset_runs`: the offset of each line, in order."""
-    return [o for first, last in runs for o in range(first, last + 1)]
 
 
 def build_roll(topic: str, partition: int, generation: int, records: list[LakeRecord],

@@ -6,12 +6,12 @@ import dataclasses
 from pathlib import Path
 
 from airline_core.config import (
+    ConsumerSettings,
     KafkaSettings,
     LogSettings,
     group,
     lake_dir,
     metrics_port,
-    non_negative,
     positive,
     setting,
     stop_when_idle,
@@ -23,15 +23,12 @@ class Settings:
     """Everything the lake writer reads from flags and the environment."""
 
     kafka: KafkaSettings = group(KafkaSettings)
+    consumer: ConsumerSettings = group(ConsumerSettings)
     log: LogSettings = group(LogSettings)
     metrics_port: int = metrics_port(8003)
     group_id: str = setting(
         "KAFKA_GROUP_ID", "airline-lake-writer",
         "consumer group; instances sharing it (and LAKE_DIR) split the partitions")
-    group_instance_id: str = setting(
-        "KAFKA_GROUP_INSTANCE_ID", "",
-        "static group membership id (e.g. the pod name of a StatefulSet): a restarted instance "
-        "gets its partitions back without a rebalance (empty: dynamic membership)")
     lake_dir: Path = lake_dir()
     roll_max_records: int = setting(
         "LAKE_ROLL_MAX_RECORDS", 20000, "a partition's buffer becomes a roll at this many "
@@ -50,6 +47,4 @@ class Settings:
         "LAKE_RETRY_MAX_SECONDS", 60.0, "longest backoff between attempts to write a roll after "
         "a storage error (disk full, permission denied)", check=positive)
     stop_when_idle: float = stop_when_idle()
-    statistics_interval_ms: int = setting(
-        "KAFKA_STATISTICS_INTERVAL_MS", 5000, "librdkafka statistics interval, the source of "
-        "the lag metric (0: off)", check=non_negative)
+

@@ -20,14 +20,14 @@ from typing import Final
 import msgspec
 from airline_core.config import KafkaSettings
 from airline_core.kafka import make_admin
+from airline_core.lake import manifest as mf
+from airline_core.lake.layout import source_path
 from airline_core.logging import get_logger
 from airline_core.topics import LAKE_TOPICS, logical_topic, physical_name
 from confluent_kafka import KafkaException, TopicCollection
 
-from airline_lake_writer import manifest as mf
 from airline_lake_writer.durable import ensure_dir, write_durable
 from airline_lake_writer.errors import CorruptLakeError, LakeWriterError, SourceMismatchError
-from airline_lake_writer.naming import source_path
 
 log = get_logger(__name__)
 

@@ -12,10 +12,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from airline_core.crash import crash_point
+from airline_core.lake import manifest as mf
+from airline_core.lake.layout import manifest_dir, manifest_relpath, tmp_belongs_to, topic_dir
 from airline_core.logging import get_logger
 
-from airline_lake_writer import manifest as mf
 from airline_lake_writer.durable import delete_durable, is_tmp, write_durable
+from airline_lake_writer.manifest import build_manifest, file_entry
 from airline_lake_writer.metrics import (
     BYTES,
     DIVERTED,
@@ -26,7 +28,6 @@ from airline_lake_writer.metrics import (
     ROLL_SECONDS,
     ROLLS,
 )
-from airline_lake_writer.naming import manifest_dir, manifest_relpath, tmp_belongs_to, topic_dir
 from airline_lake_writer.rolls import Roll
 
 log = get_logger(__name__)
@@ -100,12 +101,12 @@ class LakeStore:
         for file in roll.files:
             content = file.content()
             write_durable(self.lake_dir / file.relpath, content, crash_name="lake.before_rename")
-            entries.append(mf.file_entry(file, content))
+            entries.append(file_entry(file, content))
             crash_point("lake.mid_roll")
         crash_point("lake.before_manifest")
         source = mf.ManifestSource(self._cluster_id, self._topic_ids.get(roll.id.topic, ""),
                                    self.generation)
-        manifest = mf.build_manifest(roll, entries, source, dict(dead_letter_ids or {}))
+        manifest = build_manifest(roll, entries, source, dict(dead_letter_ids or {}))
         write_durable(self.lake_dir / manifest_relpath(roll.id), mf.encode(manifest),
                       crash_name="lake.manifest_before_rename")
         topic = roll.id.topic

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +40,8 @@ log = get_logger(__name__)
 
 #: With --speed max, a transaction is committed once it holds this many events (whole ticks).
 MAX_EVENTS_PER_TRANSACTION = 20_000
+#: How often a running producer logs what it wrote (``kubectl logs`` tells a story).
+PROGRESS_EVERY_S = 30.0
 
 
 class Refreshing(Protocol):
@@ -132,8 +135,8 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
     anchor: tuple[float, int] | None = None
     batch: list[Tick] = []
     batch_events = 0
-    started = time.monotonic()
-    written = 0
+    started = last_progress = time.monotonic()
+    written = reported = 0
     for tick in _ticks(sim, source):
         if beat is not None:
             beat()
@@ -153,6 +156,13 @@ def run(settings: Settings, stop: StopSignal, status: Status | None = None,
             written += _commit(sink, batch)
             batch, batch_events = [], 0
         metrics.SIMULATED_TIME.set(tick.end)
+        now = time.monotonic()
+        if now - last_progress >= PROGRESS_EVERY_S:
+            log.info("progress", events=written - reported,
+                     events_per_second=round((written - reported) / (now - last_progress), 1),
+                     simulated_time=datetime.fromtimestamp(tick.end, tz=UTC).isoformat(),
+                     tick=tick.index, bookings=sim.counts.get("bookings", 0))
+            last_progress, reported = now, written
         if lookup is not None:
             metrics.LIVE_DISCOUNTS.set(sum(1 for s in sim.states.values()
                                            if s.discount is not None and not s.closed))

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from airline_core import config
+from airline_core.dlq_cli import DlqSettings
 from airline_core.topics_cli import TopicsSettings
 from airline_engine.settings import Settings as EngineSettings
 from airline_etl.settings import Settings as EtlSettings
@@ -26,6 +27,7 @@ COMMANDS: tuple[tuple[str, type], ...] = (
     ("airline-lake-writer", LakeWriterSettings),
     ("airline-etl", EtlSettings),
     ("airline-topics", TopicsSettings),
+    ("airline-dlq", DlqSettings),
     ("airline-evaluate", EvaluatorSettings),
 )
 SHARED_GROUPS: tuple[type, ...] = (config.KafkaSettings, config.LogSettings)

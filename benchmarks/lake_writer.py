@@ -1,6 +1,6 @@
 """Measure the lake writer's landing rate on a real broker.
 
-Usage: ``.venv/bin/python services/lake-writer/bench.py [RECORDS]`` (default 200000). Starts a
+Usage: ``.venv/bin/python -m benchmarks.lake_writer [RECORDS]`` (default 200000). Starts a
 throwaway single-node Kafka (or uses ``KAFKA_BOOTSTRAP_SERVERS``), produces RECORDS test events
 spread over the seven lake topics, runs ``airline-lake-writer --stop-when-idle 1`` with the
 default roll limits into a temp lake, and prints records/s measured from the partition
@@ -9,23 +9,39 @@ assignment to the last roll landed (so process start and the group join are not 
 
 from __future__ import annotations
 
-import json
 import os
+import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-HERE = Path(__file__).resolve()
-sys.path.insert(0, str(HERE.parents[2] / "tests" / "lake_writer"))
+from airline_core.events import encode
+from airline_core.topics import LAKE_TOPICS, physical_name
+from airline_devstack.kafka_broker import KafkaBroker
+from airline_testkit.events import lake_event
+from airline_testkit.kafka import Row, create_topics, write_records
+from airline_testkit.logs import json_logs
+from airline_testkit.net import free_port
 
-from lake_writer_support import make_source, run_writer  # noqa: E402
+WRITER = Path(sys.executable).with_name("airline-lake-writer")
 
 
 def _ts(event: dict[str, object]) -> float:
     return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
+
+
+def _rows(prefix: str, count: int, seed: int) -> Iterator[Row]:
+    """``count`` valid events over every lake topic in turn (keys hash to partitions)."""
+    rng = random.Random(seed)
+    for i in range(count):
+        topic = LAKE_TOPICS[i % len(LAKE_TOPICS)]
+        event = lake_event(topic, f"{seed}-{i}", rng)
+        yield physical_name(topic, prefix), event.key, encode(event), None
 
 
 def main() -> int:
@@ -36,22 +52,26 @@ def main() -> int:
     try:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            from airline_devstack._proc import free_port
-            from airline_devstack.kafka_broker import KafkaBroker
             broker = KafkaBroker(work / "kafka", free_port(), heap="1g")
             broker.start()
             bootstrap = broker.bootstrap
-        source = make_source(bootstrap, f"bench{int(time.time())}-")
+        prefix = f"bench{int(time.time())}-"
+        create_topics(bootstrap, prefix)
         started = time.monotonic()
-        source.produce(count, seed=1)
+        write_records(bootstrap, _rows(prefix, count, seed=1), transactional=False, timeout=120)
         print(f"produced {count} records in {time.monotonic() - started:.1f}s", flush=True)
-        env = source.env(work / "lake", LAKE_ROLL_MAX_RECORDS="20000",
-                         LAKE_IDLE_FLUSH_SECONDS="30", LOG_LEVEL="INFO")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC_PREFIX": prefix,
+               "KAFKA_GROUP_ID": f"{prefix}lake", "LAKE_DIR": str(work / "lake"),
+               "METRICS_PORT": "0", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
+               "LAKE_ROLL_MAX_RECORDS": "20000", "LAKE_IDLE_FLUSH_SECONDS": "30",
+               "KAFKA_STATISTICS_INTERVAL_MS": "0"}
         wall = time.monotonic()
-        done = run_writer(env, "--stop-when-idle", "1", timeout=900)
+        done = subprocess.run([str(WRITER), "--stop-when-idle", "1"], env=env,
+                              capture_output=True, text=True, timeout=900, check=False)
         wall = time.monotonic() - wall
         assert done.returncode == 0, done.stderr[-3000:]
-        events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+        events = json_logs(done.stderr)
         assigned = min(_ts(e) for e in events if e.get("event") == "partitions assigned")
         rolls = [e for e in events if e.get("event") == "roll landed"]
         last = max(_ts(e) for e in rolls)

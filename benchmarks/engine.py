@@ -1,7 +1,8 @@
-"""In-process benchmark of the functional core (no Kafka): ``python -m airline_engine.bench``.
+"""``python -m benchmarks.engine``: the engine's functional core in process (no Kafka).
 
-Decodes JSON values and applies them, as the Kafka shell does per record, and reports events
-per second of CPU time (so a busy machine does not distort it much).
+Decodes JSON values and applies them, as the Kafka shell does per record, on the testkit's
+deterministic synthetic stream, and reports events per second of CPU time (so a busy machine
+does not distort it much).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 
 from airline_core import events as ev
 from airline_core.config import from_values
-
 from airline_engine.core import EngineCore, core_config
 from airline_engine.settings import Settings
-from airline_engine.synthetic import generate
+from airline_testkit.synthetic import generate
 
 
 def run_bench(flights: int = 150, seed: int = 7, policy: str = "pace") -> dict[str, Any]:
@@ -37,7 +37,7 @@ def run_bench(flights: int = 150, seed: int = 7, policy: str = "pace") -> dict[s
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print one JSON line of benchmark results."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__)
     parser.add_argument("--flights", type=int, default=150)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--policy", choices=("pace", "iteration2"), default="pace")

@@ -1,9 +1,11 @@
 """A deterministic synthetic event stream for tests, crash runs and benchmarks.
 
-Built directly from :mod:`airline_core.events` (no dependency on the producer): flights open
-for sale, book along a curve at a per-flight demand level (some strong, some weak so the policy
-has work), cancel a few bookings, assign seats, publish inventory snapshots and depart. Same
-seed, same events, same ids.
+Test data, so it lives here and not in the engine it feeds. Built directly from
+:mod:`airline_core.events` (no dependency on the producer, whose simulation is under test
+elsewhere): flights open for sale, book along the engine's default booking curve at a
+per-flight demand level (some strong, some weak so the policy has work), cancel a few
+bookings, assign seats, publish inventory snapshots and depart. Same seed, same events, same
+ids.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 from airline_core import events as ev
 from airline_core.ids import derive_id
 from airline_core.topics import Topic
-
 from airline_engine.curve import BookingCurve
 from airline_engine.settings import DEFAULT_CURVE
 

@@ -1,4 +1,4 @@
-"""``python -m airline_producer.bench [producer flags]``: the in-process simulation rate.
+"""``python -m benchmarks.producer [producer flags]``: the in-process simulation rate.
 
 Runs the simulation with the producer's own settings (same flags and env vars), encodes every
 event as the Kafka shell would, and prints events, bytes, seconds and events per second. No
@@ -13,14 +13,13 @@ from collections.abc import Sequence
 
 from airline_core.config import load
 from airline_core.events import encode
-
 from airline_producer.settings import Settings
 from airline_producer.simulation import Simulation
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Simulate and encode the whole run; print the rate."""
-    settings = load(Settings, argv, prog="python -m airline_producer.bench",
+    settings = load(Settings, argv, prog="python -m benchmarks.producer",
                     description="Measure the in-process simulation rate (no Kafka).")
     started = time.perf_counter()
     sim = Simulation(settings)
