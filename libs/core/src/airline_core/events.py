@@ -40,6 +40,7 @@ from airline_core.topics import Topic
 SCHEMA_MAJOR: Final = 1
 SCHEMA_MINOR: Final = 1
 SCHEMA_VERSION: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
+_KNOWN_VERSIONS: Final = frozenset(f"{SCHEMA_MAJOR}.{m}" for m in range(SCHEMA_MINOR + 1))
 
 #: The plausible range of every timestamp of the contract. Times outside it (before 1970, or so
 #: far ahead that minutes to departure would not fit the warehouse) are rejected, whatever the
@@ -85,6 +86,8 @@ Segment = Literal["business", "leisure"]
 
 def check_schema_version(version: str) -> None:
     """Apply the compatibility rule: same major accepted (any minor), anything else rejected."""
+    if version in _KNOWN_VERSIONS:  # nearly every event: no parsing
+        return
     major, _, minor = version.partition(".")
     if not (major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
         raise UnsupportedSchemaError(f"schema_version {version!r} is not MAJOR.MINOR")
@@ -442,11 +445,11 @@ def decode(topic: Topic | str, value: bytes | None) -> Any:
     reason fit for a dead-letter envelope; :func:`airline_core.contract.read_event` is the
     same decision returned as a value.
     """
-    from airline_core.contract import Reason, Rejection, read_event  # contract imports us
+    from airline_core import contract  # it imports this module: bound on first use
 
-    result = read_event(topic, value)
-    if isinstance(result, Rejection):
-        if result.code is Reason.UNSUPPORTED_SCHEMA:
+    result = contract.read_event(topic, value)
+    if isinstance(result, contract.Rejection):
+        if result.code is contract.Reason.UNSUPPORTED_SCHEMA:
             raise UnsupportedSchemaError(result.text)
         raise InvalidEventError(result.text)
     return result

@@ -103,9 +103,12 @@ class _RawMessage:
         return (1, self._p.timestamp_ms)
 
 
-def _digest(event: ev.Event) -> str:
-    """What "the same content" means for duplicates: the canonical encoding, hashed."""
-    return hashlib.blake2b(ev.encode(event), digest_size=8).hexdigest()
+def _digest(event: ev.Event, source: Any) -> str:
+    """What "the same content" means for duplicates: the record's bytes (the event's canonical
+    encoding when applied in process, which is what the producer writes), hashed."""
+    raw = source.value() if source is not None else None
+    return hashlib.blake2b(raw if raw is not None else ev.encode(event),
+                           digest_size=8).hexdigest()
 
 
 def _same_schedule(flight: FlightState, event: ev.FlightScheduled) -> bool:
@@ -198,17 +201,17 @@ class EngineCore:
         if flight is None or not flight.scheduled:
             self._park(flight, topic, event, source, now_s)
             return out
-        problem = self._broken_rule(flight, kind, event, now_s)
+        problem = self._broken_rule(flight, kind, event, now_s, source)
         if problem is not None:
             if problem is not _DUPLICATE:
                 self._reject(out, topic, event, source, problem)
             return out
-        force, metrics = self._track(flight, event, now_s)
+        force, metrics = self._track(flight, event, now_s, source)
         self._after(flight, event, now_s, force, out, metrics)
         return out
 
-    def _broken_rule(self, flight: FlightState, kind: type, event: Any, now_s: float
-                     ) -> Rejection | None:
+    def _broken_rule(self, flight: FlightState, kind: type, event: Any, now_s: float,
+                     source: Any) -> Rejection | None:
         """The business rule ``event`` breaks, :data:`_DUPLICATE` for an exact repeat, or None.
 
         The rules (``docs/contract.md``): nothing is dated before the flight opened for sale;
@@ -231,7 +234,7 @@ class EngineCore:
         if kind is ev.BookingCreated:
             party = flight.parties.get(event.booking_id)
             if party is not None:
-                if party.event_id == event.event_id and party.digest == _digest(event):
+                if party.event_id == event.event_id and party.digest == _digest(event, source):
                     return _DUPLICATE
                 return Rejection(Reason.CONFLICTING_DUPLICATE,
                                  f"booking {event.booking_id} was already booked by another "
@@ -280,7 +283,8 @@ class EngineCore:
                           for b in event.fare_buckets]
         flight.target_fare_bucket = target_bucket(event)
 
-    def _track(self, flight: FlightState, event: Any, now_s: float) -> tuple[bool, bool]:
+    def _track(self, flight: FlightState, event: Any, now_s: float, source: Any = None
+               ) -> tuple[bool, bool]:
         """Update ``flight``; returns (metrics now regardless of rate, metrics-worthy change)."""
         kind = type(event)
         if kind is ev.BookingCreated:
@@ -289,7 +293,7 @@ class EngineCore:
                 seats[p.cabin_code] = seats.get(p.cabin_code, 0) + 1
             n = len(event.passengers)
             flight.parties[event.booking_id] = Party(event.fare_bucket, seats, event.event_id,
-                                                     _digest(event))
+                                                     _digest(event, source))
             flight.booked += n
             for cabin, count in seats.items():
                 flight.booked_by_cabin[cabin] = flight.booked_by_cabin.get(cabin, 0) + count
