@@ -170,11 +170,19 @@ def load_dataset(bootstrap: str, prefix: str, flights: int = 12) -> int:
     return produce_events(bootstrap, prefix, items, parts, PARTITIONS, raw)
 
 
+def _state(key: Any, value: bytes) -> Any:
+    """A changelog value: a flight's state, or the partition's learned price response."""
+    from airline_engine.response import RESPONSE_KEY, decode_stats
+    from airline_engine.state import decode_record
+
+    name = key.decode() if isinstance(key, bytes) else key
+    return decode_stats(value) if name == RESPONSE_KEY else decode_record(value).flight
+
+
 def comparable(outputs: dict[str, dict[int, list[tuple[bytes | None, bytes | None]]]]
                ) -> dict[str, Any]:
     """Outputs with the changelog reduced to flight states (its offsets depend on where the
     commits fell, which legitimately differs between runs)."""
-    from airline_engine.state import decode_record
 
     result: dict[str, Any] = dict(outputs)
     # A record that never decoded has no event time of its own: its envelope takes the Kafka
@@ -186,6 +194,6 @@ def comparable(outputs: dict[str, dict[int, list[tuple[bytes | None, bytes | Non
                    for k, v in items), key=lambda kv: kv[1].event_id)
         for p, items in outputs["dead_letter"].items()}
     result["engine_state_changelog"] = {
-        p: [(k, None if v is None else decode_record(v).flight) for k, v in items]
+        p: [(k, None if v is None else _state(k, v)) for k, v in items]
         for p, items in outputs["engine_state_changelog"].items()}
     return result

@@ -38,7 +38,7 @@ from airline_core.errors import InvalidEventError, UnsupportedSchemaError
 from airline_core.topics import Topic
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 1
+SCHEMA_MINOR: Final = 2
 SCHEMA_VERSION: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 _KNOWN_VERSIONS: Final = frozenset(f"{SCHEMA_MAJOR}.{m}" for m in range(SCHEMA_MINOR + 1))
 
@@ -333,6 +333,31 @@ class CabinInventoryMetrics(Event, tag="CabinInventoryMetrics", kw_only=True, fr
 
 
 # --------------------------------------------------------------------------- promo_decisions
+#: A forecast or estimate in a decision's explanation (seats, passengers, money): finite and
+#: bounded so the warehouse's numeric columns always take it.
+Estimate = Annotated[float, msgspec.Meta(ge=-1e8, le=1e8)]
+
+
+class DecisionExplanation(Record, kw_only=True, frozen=True):
+    """Why the revenue policy decided what it did, in the numbers it used (schema 1.2).
+
+    Demand is counted in seats of the target bucket's cabin from the decision to departure, at
+    the undiscounted price; the interval is the forecast's 90 % interval. Revenue is what the
+    policy expects that cabin to earn to departure with the decided discount and without one
+    (for an end: with the discount that was live, and without it). ``response_elasticity`` is
+    the learned price elasticity used, ``response_evidence`` the expected bookings behind it
+    (0: the prior alone)."""
+
+    forecast_demand: Estimate
+    forecast_low: Estimate
+    forecast_high: Estimate
+    expected_spoilage: Estimate
+    response_elasticity: Estimate
+    response_evidence: Estimate
+    expected_revenue_with: Estimate
+    expected_revenue_without: Estimate
+
+
 class PromotionTriggered(Event, tag="PromotionTriggered", kw_only=True, frozen=True):
     """A discount starts (or escalates) on a flight's target bucket. ``inputs`` holds every number
     the policy used, so the decision can be explained and replayed."""
@@ -347,6 +372,7 @@ class PromotionTriggered(Event, tag="PromotionTriggered", kw_only=True, frozen=T
     reason: Prose = ""
     inputs: Annotated[dict[str, float | int | str | None], msgspec.Meta(max_length=64)] = {}
     policy_version: Label = ""
+    explanation: DecisionExplanation | None = None
 
 
 class PromotionEnded(Event, tag="PromotionEnded", kw_only=True, frozen=True):
@@ -360,6 +386,7 @@ class PromotionEnded(Event, tag="PromotionEnded", kw_only=True, frozen=True):
     current_load_factor: Fraction = 0.0
     minutes_to_departure: Minutes = 0
     policy_version: Label = ""
+    explanation: DecisionExplanation | None = None
 
 
 # --------------------------------------------------------------------------- dead_letter

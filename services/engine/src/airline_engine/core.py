@@ -21,7 +21,9 @@ from airline_core.topics import Topic
 
 from airline_engine.curve import BookingCurve
 from airline_engine.forecast import DAY_S, FlightView, view_of
+from airline_engine.market import PRIOR_DEMAND_CV, Market
 from airline_engine.policy import End, Policy, Trigger
+from airline_engine.response import PRIOR_ELASTICITY, PRIOR_SD, PriceResponse, ResponseStats
 from airline_engine.state import (
     CANCELLED,
     DEPARTED,
@@ -63,6 +65,10 @@ class CoreConfig:
     #: Bookings, seat changes and snapshots dated this long after the (latest) departure time
     #: are refused: nothing is sold for a flight that has left.
     departure_grace_s: float = 24 * 60 * 60
+    #: The price response's prior (``airline_engine.response``) and the demand prior's spread.
+    response_prior: float = PRIOR_ELASTICITY
+    response_prior_sd: float = PRIOR_SD
+    demand_prior_cv: float = PRIOR_DEMAND_CV
 
 
 #: Booking and seat changes: what a closed (departed or cancelled) flight no longer takes.
@@ -138,6 +144,8 @@ class EngineCore:
 
     ``dirty`` collects the flights whose state changed since the shell last took it; a flight
     in ``dirty`` but no longer in ``flights`` was deleted (the shell writes a tombstone).
+    ``market`` holds what the partition learned across flights (the price response); its
+    statistics changed since the shell last took them when ``response_dirty`` is set.
     """
 
     def __init__(self, config: CoreConfig) -> None:
@@ -145,6 +153,10 @@ class EngineCore:
         self.policy = config.policy
         self.flights: dict[str, FlightState] = {}
         self.dirty: set[str] = set()
+        self.market = Market(config.curve, config.target_load_factor,
+                             PriceResponse(config.response_prior, config.response_prior_sd),
+                             config.demand_prior_cv)
+        self.response_dirty = False
         self._parked_oldest: float | None = None
         self._next_eviction_s = float("-inf")
 
@@ -156,6 +168,17 @@ class EngineCore:
             oldest = min(p.event_s for p in flight.parked)
             if self._parked_oldest is None or oldest < self._parked_oldest:
                 self._parked_oldest = oldest
+
+    def restore_response(self, stats: ResponseStats) -> None:
+        """Adopt the price-response statistics restored from the changelog."""
+        self.market.response.adopt(stats)
+
+    def take_response(self) -> ResponseStats | None:
+        """The price-response statistics if they changed since the last call."""
+        if not self.response_dirty:
+            return None
+        self.response_dirty = False
+        return self.market.response.stats
 
     def take_dirty(self) -> set[str]:
         """The flights changed since the last call (and forget them)."""
@@ -307,6 +330,8 @@ class EngineCore:
             if recent[0] <= now_s - DAY_S:
                 cut = now_s - DAY_S
                 flight.recent_bookings = [t for t in recent if t > cut]
+            if flight.promo is not None:
+                self.market.on_booking(flight, seats, now_s)
             return False, True
         if kind is ev.BookingCancelled:
             party = flight.parties.pop(event.booking_id)
@@ -354,11 +379,16 @@ class EngineCore:
             flight.last_event_s = now_s
         self.dirty.add(flight.flight_id)
         view: FlightView | None = None
+        market = self.market
+        if (flight.promo is not None or flight.exposure_s is not None) and \
+                market.on_event(flight, now_s):
+            self.response_dirty = True
         if self.policy.may_act(flight, now_s):
             view = self._view(flight, now_s)
-            decision = self.policy.decide(flight, view, now_s)
+            decision = self.policy.decide(flight, view, now_s, market)
             if decision is not None:
                 self._decide(flight, event, view, decision, now_s, out)
+                market.on_event(flight, now_s)  # the next exposure starts with the decision
                 force = True
         if metrics:
             flight.metrics_dirty = True
@@ -398,6 +428,7 @@ class EngineCore:
                 reason=decision.reason,
                 inputs=decision.inputs,
                 policy_version=version,
+                explanation=decision.explanation,
             )))
             return
         promo = flight.promo
@@ -416,6 +447,7 @@ class EngineCore:
             current_load_factor=view.load_factor,
             minutes_to_departure=view.minutes_to_departure,
             policy_version=version,
+            explanation=decision.explanation,
         )))
 
     def _metrics(self, flight: FlightState, event: Any,
@@ -502,10 +534,18 @@ class EngineCore:
 def core_config(settings: Any) -> CoreConfig:
     """The core's configuration from :class:`~airline_engine.settings.Settings`."""
     from airline_engine.policy import Iteration2Policy, PacePolicy
+    from airline_engine.revenue_policy import RevenuePolicy
 
     policy: Policy
     if settings.policy == "iteration2":
         policy = Iteration2Policy()
+    elif settings.policy == "revenue":
+        policy = RevenuePolicy(
+            discounts=settings.discount_list(),
+            window_start_minutes=settings.revenue_window_minutes,
+            window_end_minutes=settings.window_end_minutes,
+            review_minutes=settings.review_minutes,
+            min_gain=settings.min_gain)
     else:
         policy = PacePolicy(
             tiers=settings.tier_list(), margin=settings.margin,
@@ -521,4 +561,5 @@ def core_config(settings: Any) -> CoreConfig:
         metrics_interval_s=settings.metrics_interval_minutes * 60.0,
         unknown_flight_s=settings.unknown_flight_minutes * 60.0,
         closed_retention_s=settings.closed_retention_minutes * 60.0,
-        departure_grace_s=settings.departure_grace_minutes * 60.0)
+        departure_grace_s=settings.departure_grace_minutes * 60.0,
+        response_prior=settings.response_prior, response_prior_sd=settings.response_prior_sd)

@@ -73,3 +73,47 @@ def view_of(flight: FlightState, now_s: float, curve: BookingCurve,
         bookings_last_hour=bookings_since(recent, now_s - HOUR_S),
         bookings_last_day=bookings_since(recent, now_s - DAY_S),
     )
+
+
+#: z of a two-sided 90 % interval.
+Z90 = 1.6449
+
+
+class DemandForecast(NamedTuple):
+    """Seats one cabin will still book from now to departure at its undiscounted fares.
+
+    ``remaining`` is the mean, ``sd`` its standard deviation (what the flight's own bookings do
+    not pin down, plus the randomness of arrivals still to come), ``low``/``high`` the 90 %
+    interval, ``final`` the whole departure's demand (seats on hand + remaining)."""
+
+    remaining: float
+    sd: float
+    low: float
+    high: float
+    final: float
+
+
+def demand_forecast(booked: float, share: float, prior_final: float,
+                    prior_cv: float) -> DemandForecast:
+    """Additive pickup with the flight's own evidence (``../shared/domain.md``).
+
+    Final demand has a prior ``Normal(prior_final, prior_cv x prior_final)``; the bookings on
+    hand, a share ``share`` of it by the booking curve, say ``booked / share`` with the variance
+    of a Poisson count. The two are combined by precision, and the pickup still to come is the
+    estimate times ``1 - share``. ``booked`` counts seats at undiscounted prices (bookings a
+    discount brought are taken out by the caller)."""
+    share = min(max(share, 0.0), 1.0)
+    booked = max(booked, 0.0)
+    prior_var = max(prior_cv * prior_final, 1.0) ** 2
+    if share <= 0.01:
+        final, var = prior_final, prior_var
+    else:
+        own = booked / share
+        own_var = max(booked, 1.0) / (share * share)
+        weight = own_var / (own_var + prior_var)
+        final = weight * prior_final + (1.0 - weight) * own
+        var = prior_var * own_var / (prior_var + own_var)
+    remaining = max(final * (1.0 - share), 0.0)
+    sd = (var * (1.0 - share) ** 2 + remaining) ** 0.5
+    return DemandForecast(remaining, sd, max(remaining - Z90 * sd, 0.0), remaining + Z90 * sd,
+                          booked + remaining)

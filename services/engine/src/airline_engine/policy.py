@@ -4,7 +4,10 @@ A policy answers one question per event: start, escalate or end a promotion, or 
 It never fires on a full, cancelled or departed flight; it ends a live promotion when the
 flight fills, is cancelled or departs.
 
-``pace`` (default): a flight is *behind* when its bookings are below ``(1 - margin)`` times
+``revenue`` (default, :mod:`airline_engine.revenue_policy`): the discount that maximises the
+expected revenue to departure, from a demand forecast and a learned price response.
+
+``pace``: a flight is *behind* when its bookings are below ``(1 - margin)`` times
 what the booking curve expects by now. Inside the decision window a behind flight gets the
 first tier; if it is still behind after the cooldown it escalates one tier at a time; once it is
 back within ``recovery_margin`` of the curve (and the cooldown has passed) the promotion ends.
@@ -16,10 +19,15 @@ flight when 2 to 7 days out with fewer than 5 bookings in the last hour.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
+
+from airline_core.events import DecisionExplanation
 
 from airline_engine.forecast import FlightView
 from airline_engine.state import CANCELLED, DEPARTED, FlightState
+
+if TYPE_CHECKING:
+    from airline_engine.market import Market
 
 PACE_VERSION: Final = "pace-1"
 ITERATION2_VERSION: Final = "iteration2-1"
@@ -35,6 +43,7 @@ class Trigger:
     discount_percentage: int
     reason: str
     inputs: Inputs
+    explanation: DecisionExplanation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,7 @@ class End:
     """End the live promotion."""
 
     reason: str
+    explanation: DecisionExplanation | None = None
 
 
 Decision = Trigger | End
@@ -54,8 +64,10 @@ class Policy(Protocol):
     def version(self) -> str:
         """Written into every decision (``policy_version``)."""
 
-    def decide(self, flight: FlightState, view: FlightView, now_s: float) -> Decision | None:
-        """The decision for ``flight`` at event time ``now_s`` (None: nothing to do)."""
+    def decide(self, flight: FlightState, view: FlightView, now_s: float,
+               market: Market | None = None) -> Decision | None:
+        """The decision for ``flight`` at event time ``now_s`` (None: nothing to do);
+        ``market`` is the partition's demand knowledge (policies that forecast use it)."""
 
     def may_act(self, flight: FlightState, now_s: float) -> bool:
         """Cheap pre-check: False when ``decide`` would surely return None (saves the view)."""
@@ -105,7 +117,8 @@ class PacePolicy:
         seconds_out = flight.departure_s - now_s
         return self.window_end_minutes * 60 <= seconds_out <= self.window_start_minutes * 60 + 60
 
-    def decide(self, flight: FlightState, view: FlightView, now_s: float) -> Decision | None:
+    def decide(self, flight: FlightState, view: FlightView, now_s: float,
+               market: Market | None = None) -> Decision | None:
         """See the module docstring."""
         end = terminal_end(flight, view)
         if end is not None:
@@ -169,7 +182,8 @@ class Iteration2Policy:
         return flight.promos_started == 0 and \
             self.min_minutes * 60 <= seconds_out <= self.max_minutes * 60 + 60
 
-    def decide(self, flight: FlightState, view: FlightView, now_s: float) -> Decision | None:
+    def decide(self, flight: FlightState, view: FlightView, now_s: float,
+               market: Market | None = None) -> Decision | None:
         """Fire once per flight; end only on full, cancellation or departure."""
         end = terminal_end(flight, view)
         if end is not None:

@@ -35,6 +35,7 @@ from airline_engine.core import COMPONENT, Output
 from airline_engine.errors import RewindError
 from airline_engine.merge import NEVER, Pending
 from airline_engine.offers import LiveOffers, offer_of
+from airline_engine.response import RESPONSE_KEY, encode_stats
 from airline_engine.settings import Settings
 from airline_engine.state import encode_record
 from airline_engine.tasks import PartitionTask, Tasks
@@ -276,6 +277,11 @@ class EngineProcessor:
                          else encode_record(flight, task.offsets, task.watermarks))
                 self._checkpoint.produce(self._out_topic[Topic.ENGINE_STATE_CHANGELOG], value,
                                          flight_id.encode(), task.partition)
+            learned = task.core.take_response()
+            if learned is not None:
+                self._checkpoint.produce(self._out_topic[Topic.ENGINE_STATE_CHANGELOG],
+                                         encode_stats(learned), RESPONSE_KEY.encode(),
+                                         task.partition)
             changed.append((task, dirty))
         group = self.consumer.consumer_group_metadata() if offsets else None
         outcome = self._checkpoint.commit(offsets, group)

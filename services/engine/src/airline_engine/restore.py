@@ -20,6 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from airline_engine import metrics
 from airline_engine.errors import RestoreError
+from airline_engine.response import RESPONSE_KEY, ResponseStats, decode_stats
 from airline_engine.state import FlightState, decode_record
 
 
@@ -33,6 +34,8 @@ class Restored:
     #: Logical input topic -> highest event-time watermark any restored record carries.
     watermarks: dict[str, float] = field(default_factory=dict)
     records: int = 0
+    #: The partition's learned price response (None: nothing learned yet).
+    response: ResponseStats | None = None
 
 
 class ChangelogReader:
@@ -82,6 +85,12 @@ class ChangelogReader:
                 restored.records += 1
                 flight_id = (msg.key() or b"").decode()
                 value = msg.value()
+                if flight_id == RESPONSE_KEY:
+                    if value is not None:
+                        restored.response = decode_stats(value)
+                    if offset + 1 >= ends[p]:
+                        pending.discard(p)
+                    continue
                 if value is None:
                     restored.flights.pop(flight_id, None)
                     continue

@@ -27,6 +27,10 @@ def _load_factor(value: float) -> str | None:
     return None if 0.0 < value <= 1.0 else "must be in (0, 1]"
 
 
+def _elasticity(value: float) -> str | None:
+    return None if -3.0 <= value <= 0.0 else "must be an elasticity in [-3, 0]"
+
+
 def _tiers(value: str) -> str | None:
     try:
         tiers = [int(part) for part in value.split(",")]
@@ -70,10 +74,12 @@ class Settings:
         "ENGINE_COMMIT_INTERVAL_MS", 1000,
         "how often the Kafka transaction (outputs + state changelog + input offsets) commits",
         check=positive)
-    policy: Literal["pace", "iteration2"] = setting(
+    policy: Literal["revenue", "pace", "iteration2"] = setting(
         "ENGINE_POLICY", "pace",
-        "promotion policy: pace (behind the booking curve, tiers, cooldown) or iteration2 "
-        "(the user's rule: one 10% promotion 2-7 days out with < 5 bookings in the last hour)")
+        "promotion policy: revenue (the discount that maximises expected revenue to departure, "
+        "from a demand forecast and a learned price response), pace (behind the booking "
+        "curve, tiers, cooldown) or iteration2 (the user's rule: one 10% promotion 2-7 days "
+        "out with < 5 bookings in the last hour)")
     redis_url: str = setting(
         "REDIS_URL", "", "Redis for live offers (airline:offer:<flight_id>); empty: off",
         flag="--redis-url")
@@ -111,6 +117,31 @@ class Settings:
         "ENGINE_COOLDOWN_MINUTES", 360,
         "minimum simulated minutes between promotion changes on one flight (start, escalate, "
         "recovery end)", check=non_negative)
+    discounts: str = setting(
+        "ENGINE_DISCOUNTS", "5,10,15,25,35",
+        "revenue policy: the discount levels it chooses from, in percent", check=_tiers)
+    revenue_window_minutes: int = setting(
+        "ENGINE_REVENUE_WINDOW_MINUTES", 21 * 24 * 60,
+        "revenue policy: promotions start or change at most this many minutes before "
+        "departure (until ENGINE_WINDOW_END_MINUTES)", check=positive)
+    review_minutes: int = setting(
+        "ENGINE_REVIEW_MINUTES", 24 * 60,
+        "revenue policy: each flight is reviewed at most once per this many event-time minutes "
+        "(a live promotion still ends at once when the flight fills, departs or is cancelled)",
+        check=positive)
+    min_gain: float = setting(
+        "ENGINE_MIN_GAIN", 0.01,
+        "revenue policy: a discount starts (or changes) only when it raises the expected "
+        "revenue to departure by at least this share of the revenue expected without it",
+        check=_fraction)
+    response_prior: float = setting(
+        "ENGINE_RESPONSE_PRIOR", -1.1,
+        "prior price elasticity the learned response shrinks towards (midpoint of IATA's "
+        "short-haul -0.7 business and -1.5 leisure)", check=_elasticity)
+    response_prior_sd: float = setting(
+        "ENGINE_RESPONSE_PRIOR_SD", 0.4,
+        "standard deviation of that prior (how much evidence moves the estimate)",
+        check=positive)
     metrics_interval_minutes: int = setting(
         "ENGINE_METRICS_INTERVAL_MINUTES", 15,
         "at most one inventory_metrics record per flight per this many simulated minutes "
@@ -148,6 +179,10 @@ class Settings:
     def tier_list(self) -> tuple[int, ...]:
         """``ENGINE_TIERS`` as numbers."""
         return tuple(int(part) for part in self.tiers.split(","))
+
+    def discount_list(self) -> tuple[int, ...]:
+        """``ENGINE_DISCOUNTS`` as numbers."""
+        return tuple(int(part) for part in self.discounts.split(","))
 
     @property
     def instance_id(self) -> str:

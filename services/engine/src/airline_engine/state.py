@@ -100,6 +100,16 @@ class FlightState(msgspec.Struct):
     promo: Promo | None = None
     promos_started: int = 0
     last_promo_change_s: float | None = None
+    #: Event time of the revenue policy's last review of this flight.
+    last_review_s: float | None = None
+    #: Seats of the target cabin a discount brought, by the response estimate at the time
+    #: (taken out of the demand forecast, which reads undiscounted demand).
+    lifted_seats: float = 0.0
+    #: The promotion exposure being counted (see :mod:`airline_engine.market`): since when,
+    #: seats booked in the target cabin since then, and whether the target bucket was selling.
+    exposure_s: float | None = None
+    exposure_seats: int = 0
+    exposure_open: bool = False
     last_metrics_s: float | None = None
     metrics_dirty: bool = False
     last_event_s: float = 0.0

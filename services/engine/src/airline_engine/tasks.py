@@ -66,6 +66,8 @@ class Tasks:
             core = EngineCore(self._core_config)
             for flight in r.flights.values():
                 core.restore(flight)
+            if r.response is not None:
+                core.restore_response(r.response)
             skip = {rank[t]: o for t, o in r.offsets.items() if t in rank}
             marks = {rank[t]: w for t, w in r.watermarks.items() if t in rank}
             merger = PartitionMerger(len(self._logical), self._idle_input_s, watermarks=marks)

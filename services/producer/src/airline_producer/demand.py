@@ -216,12 +216,15 @@ def draw_stream_demands(rng: np.random.Generator, streams: Sequence[Stream], cv:
 @dataclass(frozen=True, slots=True)
 class Arrivals:
     """Party arrivals of one stream: times (epoch seconds), sizes, willingness to pay per seat,
-    channel indices."""
+    channel indices, and two uniforms per party that decide whether and when its booking is
+    later cancelled (drawn with the party, so whether one party books never changes another's
+    cancellation: common random numbers across policies)."""
 
     times: np.ndarray
     sizes: np.ndarray
     wtp: np.ndarray
     channels: np.ndarray
+    cancel_draws: np.ndarray
 
 
 def draw_arrivals(rng: np.random.Generator, stream: Stream, mean_parties: float,
@@ -239,4 +242,4 @@ def draw_arrivals(rng: np.random.Generator, stream: Stream, mean_parties: float,
     sizes = rng.choice(stream.party_sizes, size=n, p=stream.party_probs)
     wtp = pareto_wtp(rng, wtp_floor, stream.elasticity, n, wtp_low)
     channels = rng.choice(len(stream.channels), size=n, p=stream.channel_probs)
-    return Arrivals(times, sizes, wtp, channels)
+    return Arrivals(times, sizes, wtp, channels, rng.random((n, 2)))

@@ -6,12 +6,15 @@ order. The only input from outside is ``lookup(flight_id, tick_start)``: the liv
 flight, asked at every tick boundary, so a decision applies from the first boundary at or after
 its effective time, never earlier. With no lookup the loop is open.
 
-Randomness: every flight has its own generators seeded from ``SeedSequence([seed, key(flight_id)])``
+Randomness (common random numbers): every flight has its own generators seeded from
+``SeedSequence([seed, key(flight_id)])``
 (demand, operations, booking-time draws, promotion draws), so adding flights never shifts another
 flight's draws and a discount changes only the flight it touches. Base demand is drawn when a
 flight opens; the extra customers a discount brings come from the flight's promotion generator,
-so a promotion never changes the base arrivals (common random numbers, which also makes the
-elasticity test precise).
+so a promotion never changes the base arrivals. Customers a discount of up to 35 % could bring
+are drawn when the flight opens too (:data:`LATENT_PRICE_FLOOR`), and every party carries its
+own cancellation draws: two runs that differ only in their promotions meet exactly the same
+customers, and differ only in who books what at which price.
 """
 
 from __future__ import annotations
@@ -66,6 +69,12 @@ CANCEL_CUTOFF: Final = 3 * 3600
 HUNDRED: Final = Decimal(100)
 CENT: Final = Decimal("0.01")
 MAX_DEMAND_DISCOUNT: Final = 0.9
+#: Customers willing to pay from this share of the cabin's lowest fare up to that fare are drawn
+#: when the flight opens, whether or not a discount ever reaches them ("latent" customers: they
+#: book only at a price they accept). So every discount down to 35 % meets the same customers
+#: in every run (common random numbers: a policy and the oracle are compared on identical
+#: draws); only deeper discounts draw the rest of their customers tick by tick.
+LATENT_PRICE_FLOOR: Final = 0.65
 
 # Action kinds, in the order they run when they share a second (the rank).
 _OPEN, _FLIGHT_CANCEL, _CHECKIN, _DELAY, _BOARDING, _DEPART, _CANCEL, _ARRIVAL, _SNAPSHOT = range(9)
@@ -250,6 +259,9 @@ class Simulation:
         # The constant-elasticity model has no meaning at a zero price: a discount beyond
         # MAX_DEMAND_DISCOUNT still shows in the price but adds no more demand.
         floor = max(price, reference * (1.0 - MAX_DEMAND_DISCOUNT))
+        latent = reference * LATENT_PRICE_FLOOR
+        if floor >= latent:
+            return  # every customer this price reaches was drawn at opening
         days_from = (state.departure - start) / DAY_SECONDS
         days_to = max(0.0, (state.departure - end) / DAY_SECONDS)
         ratio = floor / reference
@@ -260,7 +272,7 @@ class Simulation:
             share_to = stream.curve.booked_by_scalar(days_to)
             if share_to <= share_from:
                 continue
-            extra = ratio ** stream.elasticity - 1.0
+            extra = ratio ** stream.elasticity - LATENT_PRICE_FLOOR ** stream.elasticity
             mean = state.mean_parties[s_index] * extra * (share_to - share_from)
             # Draw the count first: most ticks bring no extra customer, and then nothing else
             # needs drawing (this keeps the closed loop as fast as the open one).
@@ -269,16 +281,17 @@ class Simulation:
                 continue
             arrivals = draw_arrivals(
                 state.rng_promo, stream, 0.0, state.departure, share_from, share_to,
-                wtp_floor=floor, wtp_low=ratio ** -stream.elasticity, n=n)
+                wtp_floor=floor, wtp_low=(LATENT_PRICE_FLOOR / ratio) ** stream.elasticity, n=n)
             self._push_arrivals(state, s_index, arrivals, lower=start)
 
     def _push_arrivals(self, state: FlightState, s_index: int, arrivals: Any,
-                       lower: int = 0) -> None:
+                       lower: int = 0, latent: bool = False) -> None:
         idx = state.flight.index
-        for t, size, wtp, channel in zip(arrivals.times.tolist(), arrivals.sizes.tolist(),
-                                         arrivals.wtp.tolist(), arrivals.channels.tolist(),
-                                         strict=True):
-            self._push(max(int(t), lower), _ARRIVAL, idx, (s_index, size, wtp, channel))
+        for t, size, wtp, channel, (u_cancel, u_when) in zip(
+                arrivals.times.tolist(), arrivals.sizes.tolist(), arrivals.wtp.tolist(),
+                arrivals.channels.tolist(), arrivals.cancel_draws.tolist(), strict=True):
+            self._push(max(int(t), lower), _ARRIVAL, idx,
+                       (s_index, size, wtp, channel, u_cancel, u_when, latent))
 
     # ------------------------------------------------------------------ processing
     def _process(self, time: int, kind: int, i: int, payload: Any,
@@ -352,6 +365,15 @@ class Simulation:
             arrivals = draw_arrivals(rng_demand, stream, state.mean_parties[s_index],
                                      flight.departure, wtp_floor=reference)
             self._push_arrivals(state, s_index, arrivals, lower=time)
+            if self.lookup is None:
+                continue  # open loop: no discount will ever reach them
+            # Customers below the lowest fare, down to LATENT_PRICE_FLOOR of it.
+            extra = LATENT_PRICE_FLOOR ** stream.elasticity - 1.0
+            latent = draw_arrivals(
+                rng_promo, stream, state.mean_parties[s_index] * extra, flight.departure,
+                wtp_floor=reference * LATENT_PRICE_FLOOR,
+                wtp_low=LATENT_PRICE_FLOOR ** -stream.elasticity)
+            self._push_arrivals(state, s_index, latent, lower=time, latent=True)
         self._schedule_operations(time, flight, rng_ops)
 
     def _schedule_operations(self, opened: int, flight: Flight, rng: np.random.Generator
@@ -387,9 +409,11 @@ class Simulation:
 
     def _arrival(self, time: int, state: FlightState, payload: Any,
                  out: list[tuple[Topic, Event]]) -> None:
-        s_index, size, wtp, channel = payload
+        s_index, size, wtp, channel, u_cancel, u_when, latent = payload
         if time >= state.departure - BOARDING_BEFORE:
             return
+        if latent and state.discount is None:
+            return  # below every undiscounted fare: not a customer today
         stream = state.streams[s_index]
         cabin = state.inventory.cabins[stream.cabin]
         options = sorted(
@@ -399,12 +423,15 @@ class Simulation:
             if float(price) > wtp:
                 break
             if cabin.available(bucket.code) >= size:
-                self._book(time, state, stream, bucket.code, price, size, channel, out)
+                self._book(time, state, stream, bucket.code, price, size, channel,
+                           (u_cancel, u_when), out)
                 return
-        self.counts["walk_aways"] += 1
+        if not latent:
+            self.counts["walk_aways"] += 1
 
     def _book(self, time: int, state: FlightState, stream: Stream, code: str, price: Decimal,
-              size: int, channel: int, out: list[tuple[Topic, Event]]) -> None:
+              size: int, channel: int, cancel_draws: tuple[float, float],
+              out: list[tuple[Topic, Event]]) -> None:
         flight_id = state.flight.flight_id
         state.booking_seq += 1
         booking_id = derive_id("booking", self.seed, flight_id, state.booking_seq)
@@ -430,7 +457,7 @@ class Simulation:
         self.counts["bookings"] += 1
         self.counts["passengers"] += size
         self.counts[f"bookings_{stream.segment}"] += 1
-        u_cancel, u_when = state.rng_book.random(2)
+        u_cancel, u_when = cancel_draws
         last = state.flight.departure - CANCEL_CUTOFF
         if u_cancel < self.settings.booking_cancellation_rate and last > time + 1:
             self._push(time + 1 + int(u_when * (last - time - 1)), _CANCEL,

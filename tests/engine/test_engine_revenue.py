@@ -1,0 +1,60 @@
+"""The revenue policy: learned price response, demand forecast, revenue model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from airline_engine.forecast import demand_forecast
+from airline_engine.response import (
+    PRIOR_ELASTICITY,
+    PriceResponse,
+    decode_stats,
+    encode_stats,
+)
+from airline_engine.revenue import Rung, walk
+
+
+def test_the_response_is_the_prior_without_evidence_and_learns_the_truth_with_it() -> None:
+    response = PriceResponse()
+    assert response.estimate("Y", 25.0).elasticity == PRIOR_ELASTICITY
+    rng = np.random.default_rng(3)
+    truth = -1.6
+    for _ in range(400):
+        expected = 2.0
+        for discount in (15, 35):
+            observed = rng.poisson(expected * (1 - discount / 100) ** truth)
+            response.observe("Y", 25.0, discount, float(observed), expected)
+    learned = response.estimate("Y", 25.0)
+    assert learned.elasticity == pytest.approx(truth, abs=0.15)
+    assert learned.evidence == pytest.approx(1600.0)
+    # Other bands and cabins keep the prior; a restart keeps what was learned.
+    assert response.estimate("Y", 2.0).elasticity == PRIOR_ELASTICITY
+    restored = PriceResponse()
+    restored.adopt(decode_stats(encode_stats(response.stats)))
+    assert restored.estimate("Y", 25.0) == learned
+
+
+def test_the_forecast_leans_on_the_flight_once_much_of_the_curve_has_passed() -> None:
+    early = demand_forecast(booked=5, share=0.05, prior_final=100, prior_cv=0.5)
+    late = demand_forecast(booked=90, share=0.6, prior_final=100, prior_cv=0.5)
+    assert early.final == pytest.approx(100, rel=0.1)  # mostly the prior
+    assert late.final == pytest.approx(150, rel=0.05)  # mostly 90 / 0.6
+    assert late.low < late.remaining < late.high
+
+
+def test_a_discount_pays_only_where_seats_would_fly_empty() -> None:
+    ladder = [Rung(140.0, 30.0), Rung(180.0, 40.0), Rung(220.0, 20.0)]
+    weak, _ = walk(ladder, 10.0, 0, -1.5)
+    weak_promoted, seats = walk(ladder, 10.0, 35, -1.5)
+    assert weak == pytest.approx(10 * 140)
+    assert weak_promoted == pytest.approx(10 * 0.65 ** -1.5 * 91.0)
+    assert weak_promoted > weak and seats > 10
+    # Inelastic demand: the discount only dilutes.
+    assert walk(ladder, 10.0, 35, -0.7)[0] < walk(ladder, 10.0, 0, -0.7)[0]
+    # Demand that fills the cabin anyway: a discount gives money away.
+    full, taken = walk(ladder, 500.0, 0, -1.5)
+    assert taken == pytest.approx(90.0)
+    assert walk(ladder, 500.0, 35, -1.5)[0] < full
+    assert math.isclose(walk([], 10.0, 10, -1.0)[0], 0.0)
