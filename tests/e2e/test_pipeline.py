@@ -29,7 +29,7 @@ def test_pipeline_reconciles_kafka_lake_and_warehouse(
     counts = reconcile(spec.bootstrap, spec.topic_prefix, spec.lake_dir, kafka_broker.cluster_id,
                        isolated_database_url)
     by_topic = {c.topic: c for c in counts}
-    assert all(c.agrees for c in counts), counts
+    assert all(c.agrees for c in counts), ([c for c in counts if not c.agrees], logs)
     for topic in ("flight_lifecycle", "bookings", "seat_inventory", "seat_map",
                   "inventory_metrics"):
         assert by_topic[topic].event_ids > 0, topic

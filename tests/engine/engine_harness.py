@@ -179,6 +179,17 @@ def _state(key: Any, value: bytes) -> Any:
     return decode_stats(value) if name == RESPONSE_KEY else decode_record(value).flight
 
 
+def flight_states(changelog: dict[int, list[tuple[bytes | None, bytes | None]]]
+                  ) -> dict[str, Any]:
+    """The last state of each flight in a changelog read, leaving out the price-response key."""
+    from airline_engine.response import RESPONSE_KEY
+    from airline_engine.state import decode_record
+
+    return {(k or b"").decode(): decode_record(v).flight
+            for items in changelog.values() for k, v in items
+            if v is not None and (k or b"").decode() != RESPONSE_KEY}
+
+
 def comparable(outputs: dict[str, dict[int, list[tuple[bytes | None, bytes | None]]]]
                ) -> dict[str, Any]:
     """Outputs with the changelog reduced to flight states (its offsets depend on where the

@@ -14,9 +14,8 @@ import pytest
 import redis
 from airline_devstack.redis_server import RedisServer, redis_server_bin
 from airline_engine.offers import KEY_PREFIX, LiveOffers, Offer
-from airline_engine.state import decode_record
 from airline_testkit.net import free_port
-from engine_harness import load_dataset, read_outputs, run_engine
+from engine_harness import flight_states, load_dataset, read_outputs, run_engine
 
 #: A database of its own, so offers of other components' tests never mix with these.
 DB = 9
@@ -84,9 +83,7 @@ def test_engine_writes_committed_offers(kafka_bootstrap: str, client: redis.Redi
     run = run_engine(kafka_bootstrap, prefix, extra_env={
         "REDIS_URL": f"redis://{kwargs['host']}:{kwargs['port']}/{DB}"})
     assert run.returncode == 0, run.stderr[-3000:]
-    states = {(k or b"").decode(): decode_record(v).flight
-              for items in read_outputs(kafka_bootstrap, prefix)["engine_state_changelog"].values()
-              for k, v in items if v is not None}
+    states = flight_states(read_outputs(kafka_bootstrap, prefix)["engine_state_changelog"])
     scheduled = {f: s for f, s in states.items() if s.scheduled}
     assert scheduled
     for flight_id, state in scheduled.items():

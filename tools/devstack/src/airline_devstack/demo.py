@@ -104,7 +104,7 @@ def run_demo(args: argparse.Namespace) -> int:
         outcome = run_bounded(spec)
         print(f"pipeline finished in {outcome.seconds:.0f}s; exit codes: "
               + ", ".join(f"{k}={v}" for k, v in outcome.exit_codes.items())
-              + (f"; restarted after going idle early: {outcome.restarts}"
+              + (f"; final passes after the upstream ended: {outcome.restarts}"
                  if outcome.restarts else ""), flush=True)
         if not outcome.ok:
             print(f"demo FAILED: a component did not finish cleanly; see the logs in {log_dir}")

@@ -118,16 +118,20 @@ class Processes:
         log.info("finished", component=name, exit_code=code)
         return code
 
-    def still_running(self, name: str, process: subprocess.Popen[bytes], script: str,
-                      *args: str) -> subprocess.Popen[bytes]:
-        """``process`` if it is still running, else a fresh start of it (a failure is kept)."""
-        if process.poll() is None:
-            return process
-        code = self.wait(name, process, 0)
+    def final_pass(self, name: str, process: subprocess.Popen[bytes], script: str,
+                   *args: str, timeout: float) -> int:
+        """Wait for ``process`` (stopping when idle), then run ``script`` once more, to the end.
+
+        Called once the component's upstream has exited. The first run may have decided to stop
+        an instant before the upstream's last commit became visible (a process still alive can
+        already be on its way out), so only a run started after the upstream ended is sure to
+        see everything; it resumes from the committed state, so nothing is taken twice. A
+        failure of the first run is kept."""
+        code = self.wait(name, process, timeout)
         if code != 0:
-            self.failures[f"{name} (before restart)"] = code
+            self.failures[f"{name} (first run)"] = code
         self.restarts[name] = self.restarts.get(name, 0) + 1
-        return self.start(name, script, *args)
+        return self.wait(name, self.start(name, script, *args), timeout)
 
     def stop_all(self) -> None:
         """SIGTERM everything still running (services flush and commit), then SIGKILL."""
@@ -158,10 +162,10 @@ def inject_malformed(spec: PipelineSpec) -> None:
 def run_bounded(spec: PipelineSpec, timeout: float = 900) -> Outcome:
     """One bounded run: producer to the end, engine and lake writer until idle, then the ETL.
 
-    Engine and lake writer stop when idle for ``idle_seconds``. One that went idle and stopped
-    before its upstream finished (the producer for the engine, the engine for the lake writer)
-    is started once more: it resumes from its committed state and takes what is left. One still
-    running when its upstream finished will see the upstream's last committed records.
+    Engine and lake writer stop when idle for ``idle_seconds``. Once its upstream (the
+    producer for the engine, the engine for the lake writer) has exited, each gets a final
+    pass (:meth:`Processes.final_pass`): it resumes from its committed state and takes what
+    is left, however its first run's stop and the upstream's last commit fell.
     """
     started = time.monotonic()
     outcome = Outcome()
@@ -181,11 +185,10 @@ def run_bounded(spec: PipelineSpec, timeout: float = 900) -> Outcome:
             "--flights", str(spec.flights), "--days", str(spec.days),
             "--start-date", spec.start_date, "--promotions", spec.promotions)
         outcome.exit_codes["producer"] = processes.wait("producer", producer, timeout)
-        engine = processes.still_running("engine", engine, "airline-engine", *idle)
-        outcome.exit_codes["engine"] = processes.wait("engine", engine, timeout)
-        lake_writer = processes.still_running("lake-writer", lake_writer, "airline-lake-writer",
-                                              *idle)
-        outcome.exit_codes["lake-writer"] = processes.wait("lake-writer", lake_writer, timeout)
+        outcome.exit_codes["engine"] = processes.final_pass("engine", engine, "airline-engine",
+                                                            *idle, timeout=timeout)
+        outcome.exit_codes["lake-writer"] = processes.final_pass(
+            "lake-writer", lake_writer, "airline-lake-writer", *idle, timeout=timeout)
         outcome.restarts = processes.restarts
         outcome.exit_codes.update(processes.failures)
         outcome.exit_codes["etl"] = processes.run("etl", "airline-etl", timeout=timeout)
