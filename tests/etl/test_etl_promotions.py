@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import polars as pl
 import pytest
 from airline_core import events as ev
 from airline_core.ids import derive_id
@@ -180,3 +182,135 @@ def test_migration_003_ends_the_tiers_of_a_warehouse_loaded_before(
         assert gold.read_current(lake_dir, table).equals(frame), table
     assert run_etl().status == "nothing new"
     assert warehouse.latest_run(db) is not None
+
+
+# --------------------------------------------------------------------------- explanations
+EXPLANATION_COLUMNS = ("forecast_demand", "forecast_low", "forecast_high", "expected_spoilage",
+                       "response_elasticity", "response_evidence", "expected_revenue_with",
+                       "expected_revenue_without")
+#: The trigger's and the end's explanations, and the values the warehouse holds for them
+#: (numeric(12,3) for seats and the response model, numeric(12,2) for money: rounded there).
+TRIGGER_WHY = ev.DecisionExplanation(
+    forecast_demand=42.125, forecast_low=30.5, forecast_high=55.75, expected_spoilage=12.25,
+    response_elasticity=-1.23456, response_evidence=18.0, expected_revenue_with=15234.5,
+    expected_revenue_without=14890.255)
+TRIGGER_ROW = tuple(Decimal(v) for v in (
+    "42.125", "30.500", "55.750", "12.250", "-1.235", "18.000", "15234.50", "14890.26"))
+END_WHY = ev.DecisionExplanation(  # the contract's bounds, and zeros
+    forecast_demand=0.0, forecast_low=-1e8, forecast_high=1e8, expected_spoilage=0.0,
+    response_elasticity=-0.5, response_evidence=0.0, expected_revenue_with=1e8,
+    expected_revenue_without=-1e8)
+END_ROW = tuple(Decimal(v) for v in (
+    "0.000", "-100000000.000", "100000000.000", "0.000", "-0.500", "0.000", "100000000.00",
+    "-100000000.00"))
+NULLS = (None,) * len(EXPLANATION_COLUMNS)
+
+
+def _explained_events() -> dict[str, list[Any]]:
+    """``_events()`` with the first tier's trigger and the end explained (schema 1.2); the
+    other triggers carry no explanation, as events before 1.2."""
+    events = _events()
+    promos = events["promo_decisions"]
+    promos[0] = msgspec.structs.replace(promos[0], explanation=TRIGGER_WHY)
+    promos[3] = msgspec.structs.replace(promos[3], explanation=END_WHY)
+    return events
+
+
+def _write(lake_dir: Path, events: dict[str, list[Any]], generation: int = 0) -> None:
+    for offset, (topic, topic_events) in enumerate(events.items()):
+        write_roll(lake_dir, topic, 0, offset * 100, [ev.encode(e) for e in topic_events],
+                   generation=generation)
+
+
+def _explanations(db: Any, table: str, order: str) -> list[tuple[Any, ...]]:
+    return _rows(db, f"SELECT {', '.join(EXPLANATION_COLUMNS)} FROM {table} ORDER BY {order}")
+
+
+def _assert_explanations(db: Any) -> None:
+    assert _explanations(db, "fact_promotions", "promo_time") == [TRIGGER_ROW, NULLS, NULLS]
+    assert _explanations(db, "v_promotion_annotations", "promo_time") == [
+        TRIGGER_ROW, NULLS, NULLS]
+    assert _explanations(db, "fact_promotion_end", "promo_id") == [END_ROW]
+
+
+def test_explanations_land_in_their_columns_and_reruns_change_nothing(
+        run_etl: Runner, db: Any, lake_dir: Path) -> None:
+    """Every field of an explanation in its column (rounded to the column's scale), NULLs for a
+    decision without one; replays and --full change nothing."""
+    events = _explained_events()
+    assert events["promo_decisions"][1].explanation is None
+    _write(lake_dir, events)
+    write_roll(lake_dir, "inventory_metrics", 0, 0, _metric_lines())
+    first = run_etl()
+    assert first.status == "loaded" and first.rejects == 0
+    _assert_explanations(db)
+    _assert_final(db)
+    before = snapshot(db)
+    for table, frame in before.items():
+        assert gold.read_current(lake_dir, table).equals(frame), table
+    assert before["fact_promotions"]["expected_revenue_with"].dtype == pl.Decimal(12, 2)
+    assert before["fact_promotion_end"]["response_elasticity"].dtype == pl.Decimal(12, 3)
+
+    assert run_etl().status == "nothing new"
+    # The same events again in new lake entries (a replay through a new broker): staged, and
+    # not one row changed.
+    _write(lake_dir, events, generation=1)
+    replay = run_etl()
+    assert replay.status == "loaded" and replay.files > 0
+    assert (replay.staged["promotion"], replay.staged["promotion_end"]) == (3, 1)
+    assert replay.changed["fact_promotions"] == replay.changed["fact_promotion_end"] == 0
+    assert_same(before, snapshot(db))
+    run_etl(full=True)
+    _assert_explanations(db)
+    assert_same(before, snapshot(db))
+
+
+def test_explanation_columns_and_the_annotation_view_keep_the_dashboards_columns(
+        run_etl: Runner, db: Any, lake_dir: Path) -> None:
+    """Migration 006's types, and v_promotion_annotations: 002's columns unchanged in name and
+    order (Tableau dashboards use them), the trigger's explanation appended."""
+    run_etl()
+    rows = _rows(db, "SELECT table_name, column_name, data_type, numeric_precision, "
+                     "numeric_scale, is_nullable FROM information_schema.columns "
+                     "WHERE table_schema = current_schema() AND table_name IN "
+                     "('fact_promotions', 'fact_promotion_end') ORDER BY ordinal_position")
+    types = {(t, c): tuple(rest) for t, c, *rest in rows}
+    for table in ("fact_promotions", "fact_promotion_end"):
+        for column in EXPLANATION_COLUMNS:
+            scale = 2 if column.startswith("expected_revenue") else 3
+            assert types[(table, column)] == ("numeric", 12, scale, "YES"), (table, column)
+    view = _rows(db, "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                     "current_schema() AND table_name = 'v_promotion_annotations' "
+                     "ORDER BY ordinal_position")
+    assert [c for (c,) in view] == [
+        "flight_id", "promo_time", "end_time", "promo_id", "tier", "discount_percentage",
+        "target_fare_bucket", "decision_source", "reason", "end_reason", "label",
+        *EXPLANATION_COLUMNS]
+    assert [m.version for m in warehouse.migrations()] == [1, 2, 3, 4, 5, 6]
+
+
+def test_migration_006_on_a_warehouse_loaded_before(run_etl: Runner, db: Any,
+                                                    lake_dir: Path) -> None:
+    """A warehouse loaded before 006 gets the columns (NULL for the rows already loaded) and a
+    fresh gold; ``--full`` then fills the explanations of the events already loaded."""
+    _write(lake_dir, _explained_events())
+    write_roll(lake_dir, "inventory_metrics", 0, 0, _metric_lines())
+    first = run_etl()
+    view_002 = next(s for s in next(m for m in warehouse.migrations() if m.version == 2)
+                    .sql.split(";") if "VIEW v_promotion_annotations" in s)
+    drops = ", ".join(f"DROP COLUMN {c}" for c in EXPLANATION_COLUMNS)
+    with db.cursor() as cur:  # the warehouse as 001-005 left it
+        cur.execute("DROP VIEW v_promotion_annotations")
+        cur.execute(f"ALTER TABLE fact_promotions {drops}")
+        cur.execute(f"ALTER TABLE fact_promotion_end {drops}")
+        cur.execute(view_002)
+        cur.execute("DELETE FROM schema_migrations WHERE version = 6")
+    again = run_etl()
+    assert again.status == "loaded" and again.files == 0 and again.run_id != first.run_id
+    assert _explanations(db, "fact_promotions", "promo_time") == [NULLS] * 3
+    assert _explanations(db, "fact_promotion_end", "promo_id") == [NULLS]
+    _assert_final(db)
+    for table, frame in snapshot(db).items():  # gold exported again, with the new columns
+        assert gold.read_current(lake_dir, table).equals(frame), table
+    run_etl(full=True)
+    _assert_explanations(db)

@@ -201,3 +201,47 @@ def test_schema_version_follows_the_contracts_rule(version: str, ok: bool) -> No
     assert (result.events.height == 1) == ok
     if not ok:
         assert result.rejects["reason_code"].to_list() == ["unsupported_schema"]
+
+
+def _explained_line(explanation: dict[str, object] | None = None, event_id: str = "p1",
+                    explained: bool = True) -> str:
+    """A PromotionTriggered line with an explanation (its fields overridden by ``explanation``;
+    None leaves one out), or without one."""
+    why = {"forecast_demand": 42.5, "forecast_low": 30.0, "forecast_high": 55.0,
+           "expected_spoilage": 12.0, "response_elasticity": -1.5, "response_evidence": 0.0,
+           "expected_revenue_with": 1500.25, "expected_revenue_without": 1400.0,
+           **(explanation or {})}
+    line = {
+        "event_type": "PromotionTriggered", "event_id": event_id, "flight_id": "F",
+        "event_time": "2025-11-20T08:00:00Z", "schema_version": "1.2",
+        "decision_source": "PACE", "current_load_factor": 0.2, "minutes_to_departure": 900,
+        "target_fare_bucket": "K", "discount_percentage": 10}
+    if explained:
+        line["explanation"] = {k: v for k, v in why.items() if v is not None}
+    return json.dumps(line)
+
+
+def test_an_explanation_is_flattened_into_typed_columns() -> None:
+    lines = [_explained_line(), _explained_line(event_id="p2", explained=False)]
+    result = transform.validate(_lines(lines), "promo_decisions")
+    assert result.rejects.height == 0
+    rows = tables.staging_rows(result)["promotion"].sort("event_id")
+    assert rows.select(transform.EXPLANATION_FIELDS).rows() == [
+        (42.5, 30.0, 55.0, 12.0, -1.5, 0.0, 1500.25, 1400.0), (None,) * 8]
+
+
+@pytest.mark.parametrize("explanation", [
+    {"forecast_high": 1e8 + 1}, {"expected_revenue_without": -1e9}, {"forecast_low": None},
+    {"response_elasticity": "steep"}])
+def test_explanations_the_columns_cannot_hold_are_rejected_by_both(
+        explanation: dict[str, object]) -> None:
+    """The contract rejects them, and so would the ETL's own checks (numeric(12,3) and
+    numeric(12,2) hold the contract's bound, ±1e8, and nothing more)."""
+    line = _explained_line(explanation)
+    assert transform.validate(_lines([line]), "promo_decisions").rejects[
+        "reason_code"].to_list() == ["invalid_field"]
+    unjudged = _lines([line]).with_columns(pl.lit(None, pl.String).alias("contract_reason"),
+                                           pl.lit(None, pl.String).alias("reason_code"))
+    own = transform.validate(unjudged, "promo_decisions")
+    assert own.events.height == 0
+    assert own.rejects["reason_code"].to_list() == ["warehouse_refused"]

@@ -11,7 +11,7 @@ from typing import Final
 import polars as pl
 from airline_core.topics import Topic
 
-from airline_etl.transform import INPUT_TOPICS, TopicEvents
+from airline_etl.transform import EXPLANATION_FIELDS, INPUT_TOPICS, TopicEvents
 
 #: staging table → its columns, in COPY order.
 STAGING_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -38,9 +38,10 @@ STAGING_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "promotion": (
         "event_id", "promo_time", "flight_id", "promo_id", "decision_source",
         "discount_percentage", "current_load_factor", "minutes_to_departure",
-        "target_fare_bucket", "tier", "reason", "policy_version"),
+        "target_fare_bucket", "tier", "reason", "policy_version", *EXPLANATION_FIELDS),
+    # The explanation of the decision (null without one): the earliest end's, like the rest.
     "promotion_end": ("promo_id", "end_time", "flight_id", "end_reason", "decision_source",
-                      "event_id"),
+                      "event_id", *EXPLANATION_FIELDS),
     "dead_letter": (
         "event_id", "event_time", "flight_id", "source_topic", "source_partition",
         "source_offset", "reason", "component", "original_value_b64", "original_key_b64",

@@ -25,7 +25,13 @@ from typing import Final
 import polars as pl
 from airline_core.contract import Reason, Rejection, read_event
 from airline_core.errors import InvalidEventError
-from airline_core.events import SCHEMA_MAJOR, DeadLetter, check_schema_version, event_types_of
+from airline_core.events import (
+    SCHEMA_MAJOR,
+    DeadLetter,
+    DecisionExplanation,
+    check_schema_version,
+    event_types_of,
+)
 from airline_core.ids import derive_id
 from airline_core.topics import ENGINE_INPUTS, Topic
 
@@ -69,6 +75,15 @@ COMMON: Final = {"event_type": S, "event_id": S, "event_time": S, "schema_versio
                  "flight_id": S}
 PASSENGER: Final = pl.Struct({"passenger_id": S, "seat_id": S, "cabin_code": S})
 CABIN: Final = pl.Struct({"cabin_code": S, "seat_count": S})
+#: The fields of a promotion decision's explanation (schema 1.2), in the contract's order; each
+#: is a column of ``fact_promotions`` and ``fact_promotion_end`` of the same name.
+EXPLANATION_FIELDS: Final[tuple[str, ...]] = DecisionExplanation.__struct_fields__
+EXPLANATION: Final = pl.Struct({f: S for f in EXPLANATION_FIELDS})
+#: Per topic, the nested objects whose fields become top-level columns of the same names once
+#: decoded (then typed and checked like any field): object column → its fields.
+FLATTENED: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    Topic.PROMO_DECISIONS: {"explanation": EXPLANATION_FIELDS},
+}
 
 #: Per topic, the fields read (text leaves); fields of the contract not listed are ignored.
 TOPIC_FIELDS: Final[dict[str, dict[str, pl.DataType]]] = {
@@ -95,7 +110,7 @@ TOPIC_FIELDS: Final[dict[str, dict[str, pl.DataType]]] = {
     Topic.PROMO_DECISIONS: {
         "decision_source": S, "current_load_factor": S, "minutes_to_departure": S,
         "target_fare_bucket": S, "discount_percentage": S, "promo_id": S, "tier": S,
-        "reason": S, "policy_version": S,
+        "reason": S, "policy_version": S, "explanation": EXPLANATION,
     },
     Topic.DEAD_LETTER: {
         "source_topic": S, "source_partition": S, "source_offset": S, "reason": S,
@@ -108,7 +123,11 @@ TOPIC_FIELDS: Final[dict[str, dict[str, pl.DataType]]] = {
 TEXT, STR, TIME, UINT, INT, POS, MONEY_K, FRACTION, PCT, FLOAT, LIST, NELIST, BIGUINT = (
     "text", "str", "time", "uint", "int", "pos", "money", "fraction", "pct", "float", "list",
     "nelist", "biguint")
+ESTIMATE: Final = "estimate"
 INT32_MAX: Final = 2**31 - 1
+#: The contract's bound of an explanation's estimate (``airline_core.events.Estimate``): what
+#: the warehouse's numeric(12,3) and numeric(12,2) columns hold.
+ESTIMATE_BOUND: Final = 1e8
 _KIND_PROBLEM: Final = {
     TEXT: "missing or empty", STR: "missing", TIME: "missing or not an ISO-8601 time with zone",
     UINT: "missing or not an integer in [0, 2^31)", INT: "missing or not a 32-bit integer",
@@ -117,6 +136,7 @@ _KIND_PROBLEM: Final = {
              "(numeric(10,2), no rounding)",
     FRACTION: "missing or not a number in [0, 1]", PCT: "missing or not an integer in [0, 100]",
     FLOAT: "missing or not a number", LIST: "missing or not a list",
+    ESTIMATE: "missing or not a number in [-1e8, 1e8]",
     NELIST: "missing or an empty list",
 }
 
@@ -148,6 +168,7 @@ FIELD_KINDS: Final[dict[str, dict[str, str]]] = {
         "decision_source": STR, "current_load_factor": FRACTION, "minutes_to_departure": INT,
         "target_fare_bucket": TEXT, "discount_percentage": PCT, "promo_id": STR, "tier": UINT,
         "reason": STR, "policy_version": STR,
+        **dict.fromkeys(EXPLANATION_FIELDS, ESTIMATE),
     },
     Topic.DEAD_LETTER: {
         "source_topic": TEXT, "source_partition": UINT, "source_offset": BIGUINT, "reason": TEXT,
@@ -355,9 +376,18 @@ def decode_lines(lines: pl.DataFrame, topic: str) -> tuple[pl.DataFrame, pl.Data
     if not_object.height:
         rejects.append(_rejects(not_object, topic, "not a JSON object"))
     decoded = decoded.filter(pl.col("_json").is_not_null()).unnest("_json")
+    decoded = _flatten(decoded, topic)
     reject_frame = (pl.concat(rejects) if rejects
                     else pl.DataFrame(schema=REJECT_SCHEMA))
     return decoded, reject_frame
+
+
+def _flatten(decoded: pl.DataFrame, topic: str) -> pl.DataFrame:
+    """The fields of the topic's nested objects (``FLATTENED``) as top-level columns (null when
+    the object is absent or null); the object column stays, for :func:`_nested_checks`."""
+    return decoded.with_columns([
+        pl.col(column).struct.field(f).alias(f)
+        for column, fields in FLATTENED.get(topic, {}).items() for f in fields])
 
 
 def _typed(column: str, kind: str) -> pl.Expr:
@@ -369,7 +399,7 @@ def _typed(column: str, kind: str) -> pl.Expr:
         return c.cast(pl.Int64, strict=False)
     if kind == MONEY_K:
         return pl.when(c.str.contains(MONEY_TEXT)).then(c.cast(MONEY, strict=False))
-    if kind in (FRACTION, FLOAT):
+    if kind in (FRACTION, FLOAT, ESTIMATE):
         return c.cast(pl.Float64, strict=False)
     return c
 
@@ -399,6 +429,8 @@ def _invalid(column: str, kind: str) -> pl.Expr:
         return c.is_null() | (c < 0) | (c > 100)
     if kind == FLOAT:
         return c.is_null() | c.is_nan()
+    if kind == ESTIMATE:  # NaN is outside every interval
+        return c.is_null() | c.is_nan() | (c.abs() > ESTIMATE_BOUND)
     return c.is_null()
 
 
@@ -530,7 +562,7 @@ def _schema_version_check(decoded: pl.DataFrame) -> pl.Expr:
 
 
 def _nested_checks(topic: str) -> list[pl.Expr]:
-    """Checks inside lists (passengers, cabins)."""
+    """Checks inside lists (passengers, cabins) and objects (a decision's explanation)."""
     def any_blank(column: str, fields: tuple[str, ...]) -> pl.Expr:
         element_bad = pl.any_horizontal(
             [pl.element().struct.field(f).fill_null("") == "" for f in fields])
@@ -545,4 +577,9 @@ def _nested_checks(topic: str) -> list[pl.Expr]:
             .is_between(0, INT32_MAX).not_()).list.any().fill_null(False)
         return [pl.when(any_blank("cabins", ("cabin_code", "seat_count")) | bad_count).then(
             pl.lit("cabins: an entry lacks cabin_code or a seat_count >= 0"))]
+    if topic == Topic.PROMO_DECISIONS:  # an explanation, when present, has every field
+        partial = pl.col("explanation").is_not_null() & pl.any_horizontal(
+            [pl.col("explanation").struct.field(f).is_null() for f in EXPLANATION_FIELDS])
+        return [pl.when(partial).then(pl.lit(
+            "explanation: lacks one of " + ", ".join(EXPLANATION_FIELDS)))]
     return []
