@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from airline_core.config import KafkaSettings
 from airline_core.errors import MissingTopicError, TopicLayoutError
-from airline_core.topics import Topic, physical_name
+from airline_core.topics import PARTITIONER, Topic, physical_name
 
 Consumer = _Consumer
 
@@ -56,6 +56,7 @@ def make_producer(
         "linger.ms": 20,
         "batch.num.messages": 10000,
         "compression.type": "lz4",
+        "partitioner": PARTITIONER,
     }
     if transactional_id:
         config["transactional.id"] = transactional_id

@@ -10,6 +10,7 @@ state. So all co-partitioned topics must have the same partition count.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,6 +21,16 @@ from typing import Final
 #: ``topics.partitions`` override it for a whole deployment.
 DEFAULT_PARTITIONS: Final = 3
 DAY_MS: Final = 24 * 60 * 60 * 1000
+#: librdkafka's partitioner for keyed records, set explicitly on every producer
+#: (:func:`airline_core.kafka.make_producer`) so :func:`partition_of` is where keys land.
+PARTITIONER: Final = "consistent_random"
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition :data:`PARTITIONER` gives a non-empty ``key``: CRC-32 of the key modulo
+    the partition count (librdkafka's ``rd_crc32``, which is zlib's). In-process runs use it to
+    split flights as the engine's partitions do."""
+    return zlib.crc32(key) % partitions
 
 
 class Topic(StrEnum):

@@ -9,6 +9,11 @@ plus the delay, and never before the end of the tick that produced it (the produ
 decision only after writing the events that caused it). No Kafka, no clock: the same seed gives
 the same result, and a policy is judged on thousands of flights in seconds.
 
+Flights are split over ``partitions`` cores exactly as the producer's keys land on the topics'
+partitions (:func:`airline_core.topics.partition_of`), because each of the engine's partitions
+learns its own price response: a core per partition makes the evaluator's decisions the ones
+the engine takes on Kafka.
+
 With ``apply_decisions=False`` the engine still decides, but nobody acts on it: the open-loop
 baseline every policy is compared with, on the very same demand draws.
 """
@@ -21,7 +26,7 @@ from typing import Any
 
 from airline_core.config import from_values
 from airline_core.events import PromotionEnded, PromotionTriggered
-from airline_core.topics import ENGINE_INPUTS, Topic
+from airline_core.topics import DEFAULT_PARTITIONS, ENGINE_INPUTS, Topic, partition_of
 from airline_engine.core import EngineCore, core_config
 from airline_engine.settings import Settings as EngineSettings
 from airline_producer.promotions import DiscountBook
@@ -38,9 +43,10 @@ class LoopConfig:
     """What one closed-loop run simulates and which policy decides."""
 
     producer: ProducerSettings
-    policy: str  # the engine's ENGINE_POLICY: "pace" or "iteration2"
+    policy: str  # the engine's ENGINE_POLICY: "revenue", "pace" or "iteration2"
     apply_decisions: bool = True
     engine_overrides: tuple[tuple[str, str], ...] = ()  # extra ENGINE_* settings
+    partitions: int = DEFAULT_PARTITIONS  # of the engine's input topics: one core each
 
 
 def engine_core(policy: str, overrides: tuple[tuple[str, str], ...] = ()) -> EngineCore:
@@ -59,7 +65,9 @@ def run(config: LoopConfig, progress: Callable[[int, int], None] | None = None,
     delay = round(config.producer.promotion_delay_minutes * 60)
     simulation = Simulation(config.producer, lookup=book.lookup if config.apply_decisions
                             else None)
-    core = engine_core(config.policy, config.engine_overrides)
+    cores = [engine_core(config.policy, config.engine_overrides)
+             for _ in range(config.partitions)]
+    partition: dict[str, int] = {}
     ledger = Ledger() if ledger is None else ledger
     total = len(simulation.flights)
     for tick in simulation.run():
@@ -67,13 +75,21 @@ def run(config: LoopConfig, progress: Callable[[int, int], None] | None = None,
             continue
         ordered = sorted(tick.events, key=_engine_order)
         ledger.record_inputs(ordered)
-        for output in core.apply_all((str(topic), event) for topic, event in ordered):
-            event: Any = output.event
-            if output.topic is not Topic.PROMO_DECISIONS:
-                continue
-            ledger.record_decision(event)
-            if config.apply_decisions and isinstance(event, PromotionTriggered | PromotionEnded):
-                book.apply(event, delay, not_before=tick.end)
+        split: list[list[tuple[str, Any]]] = [[] for _ in cores]
+        for topic, item in ordered:
+            p = partition.get(item.flight_id)
+            if p is None:
+                p = partition[item.flight_id] = partition_of(item.key, config.partitions)
+            split[p].append((str(topic), item))
+        for core, items in zip(cores, split, strict=True):
+            for output in core.apply_all(items):
+                event: Any = output.event
+                if output.topic is not Topic.PROMO_DECISIONS:
+                    continue
+                ledger.record_decision(event)
+                if config.apply_decisions and isinstance(event,
+                                                         PromotionTriggered | PromotionEnded):
+                    book.apply(event, delay, not_before=tick.end)
         if progress is not None and tick.index % 500 == 0:
             progress(ledger.closed_flights, total)
     return ledger
