@@ -74,6 +74,9 @@ def run_engine(bootstrap: str, prefix: str, *, crash_at: str = "", instance: str
         "METRICS_PORT": "0", "LOG_FORMAT": "json", "ENGINE_COMMIT_INTERVAL_MS": "300",
         "KAFKA_SESSION_TIMEOUT_MS": "6000", "STOP_WHEN_IDLE_SECONDS": str(idle),
         "AIRLINE_CRASH_AT": crash_at,
+        # The runtime's tests pin the pace policy (its decisions on the synthetic input are
+        # known); the revenue policy on Kafka: tests/evaluator/test_evaluator_live.py.
+        "ENGINE_POLICY": "pace",
     })
     env.update(extra_env or {})
     proc = subprocess.Popen([ENGINE], env=env, stdout=subprocess.DEVNULL,

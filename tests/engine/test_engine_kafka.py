@@ -96,7 +96,7 @@ def test_in_process_core_gives_the_same_decisions(reference: dict[str, Any]) -> 
     for p in range(PARTITIONS):
         mine = [(t, e) for t, e in items if partition_of(e.flight_id) == p]
         mine.sort(key=lambda item: (item[1].event_time, ranks[item[0]]))  # stable: offsets
-        core = EngineCore(core_config(from_values(Settings, {}, {})))
+        core = EngineCore(core_config(from_values(Settings, {"ENGINE_POLICY": "pace"}, {})))
         outputs = core.apply_all((str(t), e) for t, e in mine)
         for topic in ("inventory_metrics", "promo_decisions"):
             expected = [v for _, v in reference["outputs"][topic][p]]

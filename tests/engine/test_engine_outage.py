@@ -131,8 +131,8 @@ def _expected(items: list[tuple[Topic, Any]]) -> dict[str, dict[int, list[bytes]
     for p in range(PARTITIONS):
         mine = sorted(((t, e) for t, e in items if partition_of(e.flight_id) == p),
                       key=lambda item: (item[1].event_time, ranks[item[0]]))
-        outputs = EngineCore(core_config(from_values(Settings, {}, {}))).apply_all(
-            (str(t), e) for t, e in mine)
+        pace = from_values(Settings, {"ENGINE_POLICY": "pace"}, {})
+        outputs = EngineCore(core_config(pace)).apply_all((str(t), e) for t, e in mine)
         for topic, per_partition in result.items():
             per_partition[p] = [ev.encode(o.event) for o in outputs if o.topic == topic]
     return result

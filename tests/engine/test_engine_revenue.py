@@ -58,3 +58,28 @@ def test_a_discount_pays_only_where_seats_would_fly_empty() -> None:
     assert taken == pytest.approx(90.0)
     assert walk(ladder, 500.0, 35, -1.5)[0] < full
     assert math.isclose(walk([], 10.0, 10, -1.0)[0], 0.0)
+
+
+def test_the_control_group_divides_the_forecasts_error_out_of_the_response() -> None:
+    """Flights picked for looking weak book ``bias`` x their forecast with or without a
+    discount; only the held-out ones show it, and only they keep the estimate honest."""
+    rng = np.random.default_rng(5)
+    truth, bias = -1.0, 1.25
+    naive, corrected = PriceResponse(), PriceResponse()
+    for _ in range(2000):
+        expected = 2.0
+        for discount in (15, 35):
+            observed = float(rng.poisson(expected * bias * (1 - discount / 100) ** truth))
+            naive.observe("Y", 25.0, discount, observed, expected)
+            corrected.observe("Y", 25.0, discount, observed, expected)
+            held = float(rng.poisson(expected * bias))
+            corrected.observe_control("Y", 25.0, discount, held, expected)
+    fooled = naive.estimate("Y", 25.0)
+    honest = corrected.estimate("Y", 25.0)
+    assert fooled.elasticity < truth - 0.3  # regression to the mean read as price response
+    assert honest.elasticity == pytest.approx(truth, abs=0.15)
+    assert honest.control_ratio == pytest.approx(bias, abs=0.08)
+    assert 0.0 < honest.sd < fooled.sd * 1.5 < 0.4
+    restored = PriceResponse()
+    restored.adopt(decode_stats(encode_stats(corrected.stats)))
+    assert restored.estimate("Y", 25.0) == honest

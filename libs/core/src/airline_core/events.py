@@ -20,7 +20,8 @@ Compatibility rule for ``schema_version`` (``MAJOR.MINOR``):
 
 Versions: 1.0 the first; 1.1 bounds every field (lengths, counts, minutes, money, times) and
 gives dead letters ``reason_code``, ``original_size``, ``original_sha256`` and
-``original_truncated``. What a reader accepts from a topic is decided in
+``original_truncated``; 1.2 gives ``PromotionTriggered`` and ``PromotionEnded`` an optional
+``explanation`` (:class:`DecisionExplanation`). What a reader accepts from a topic is decided in
 :mod:`airline_core.contract`, which every reader calls.
 """
 

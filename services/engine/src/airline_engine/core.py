@@ -330,7 +330,7 @@ class EngineCore:
             if recent[0] <= now_s - DAY_S:
                 cut = now_s - DAY_S
                 flight.recent_bookings = [t for t in recent if t > cut]
-            if flight.promo is not None:
+            if flight.promo is not None or flight.shadow_discount:
                 self.market.on_booking(flight, seats, now_s)
             return False, True
         if kind is ev.BookingCancelled:
@@ -385,11 +385,14 @@ class EngineCore:
             self.response_dirty = True
         if self.policy.may_act(flight, now_s):
             view = self._view(flight, now_s)
+            shadow = flight.shadow_discount
             decision = self.policy.decide(flight, view, now_s, market)
             if decision is not None:
                 self._decide(flight, event, view, decision, now_s, out)
                 market.on_event(flight, now_s)  # the next exposure starts with the decision
                 force = True
+            elif flight.shadow_discount != shadow:
+                market.on_event(flight, now_s)  # a held-out flight's would-be change
         if metrics:
             flight.metrics_dirty = True
         last = flight.last_metrics_s
@@ -545,7 +548,8 @@ def core_config(settings: Any) -> CoreConfig:
             window_start_minutes=settings.revenue_window_minutes,
             window_end_minutes=settings.window_end_minutes,
             review_minutes=settings.review_minutes,
-            min_gain=settings.min_gain)
+            min_gain=settings.min_gain, change_gain=settings.change_gain,
+            holdout_share=settings.holdout_share)
     else:
         policy = PacePolicy(
             tiers=settings.tier_list(), margin=settings.margin,

@@ -6,7 +6,8 @@ promotions: between two events of a promoted flight whose target bucket still se
 booked in the cabin are the *observed*, the seats the forecast expected over the same stretch of
 the booking curve without a discount the *expected* (:mod:`airline_engine.response`). Seats the
 discount brought (by the estimate at the time) are kept apart in ``lifted_seats``, so the
-forecast reads the flight's demand at undiscounted fares.
+forecast reads the flight's demand at undiscounted fares. A held-out flight's would-be
+promotion (``shadow_discount``) is counted the same way, as the control group's evidence.
 """
 
 from __future__ import annotations
@@ -47,23 +48,36 @@ class Market:
         return self.response.estimate(target_cabin(flight),
                                       max(flight.departure_s - now_s, 0.0) / DAY_S)
 
+    def forecast(self, flight: FlightState, now_s: float, estimate: Estimate) -> DemandForecast:
+        """:meth:`demand` corrected by the control ratio of ``estimate``: what the policy
+        decides on (the raw forecast errs on the flights it picks)."""
+        raw = self.demand(flight, now_s)
+        ratio = estimate.control_ratio
+        if ratio == 1.0:
+            return raw
+        remaining = raw.remaining * ratio
+        return DemandForecast(remaining, raw.sd * ratio, raw.low * ratio, raw.high * ratio,
+                              raw.final - raw.remaining + remaining)
+
     def on_booking(self, flight: FlightState, cabin_seats: dict[str, int], now_s: float) -> None:
-        """A booking while a promotion is live: count it, and set apart what the discount
-        brought."""
+        """A booking while a promotion (or a held-out flight's would-be one) is live: count it,
+        and set apart what a real discount brought."""
         promo = flight.promo
-        if promo is None:
+        if promo is None and not flight.shadow_discount:
             return
         seats = cabin_seats.get(target_cabin(flight), 0)
         if seats:
             flight.exposure_seats += seats
+            if promo is None:
+                return
             lift = self.estimate(flight, now_s).lift(promo.discount_percentage)
             flight.lifted_seats += seats * (1.0 - 1.0 / lift) if lift > 1.0 else 0.0
 
     def on_event(self, flight: FlightState, now_s: float) -> bool:
-        """Close the exposure stretch that ends at this event of a promoted flight; True when
-        the statistics changed."""
+        """Close the exposure stretch that ends at this event of a promoted (or held-out)
+        flight; True when the statistics changed."""
         promo = flight.promo
-        if promo is None:
+        if promo is None and not flight.shadow_discount:
             flight.exposure_s = None
             flight.exposure_seats = 0
             return False
@@ -74,8 +88,13 @@ class Market:
             days_to = max(flight.departure_s - now_s, 0.0) / DAY_S
             forecast = self.demand(flight, now_s)
             expected = forecast.final * (self.curve.share(days_to) - self.curve.share(days_from))
-            self.response.observe(target_cabin(flight), days_from, promo.discount_percentage,
-                                  float(flight.exposure_seats), max(expected, 0.0))
+            if promo is None:
+                self.response.observe_control(target_cabin(flight), days_from,
+                                              flight.shadow_discount,
+                                              float(flight.exposure_seats), max(expected, 0.0))
+            else:
+                self.response.observe(target_cabin(flight), days_from, promo.discount_percentage,
+                                      float(flight.exposure_seats), max(expected, 0.0))
             learned = True
         if start is None or now_s > start:
             rungs, _ = ladder(flight, target_cabin(flight))

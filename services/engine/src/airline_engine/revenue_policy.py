@@ -22,6 +22,7 @@ with and without, and the reason (:class:`~airline_core.events.DecisionExplanati
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -42,10 +43,12 @@ class RevenuePolicy:
     """Expected-revenue maximisation over a few discount levels, with hysteresis."""
 
     discounts: tuple[int, ...] = (5, 10, 15, 25, 35)
-    window_start_minutes: int = 21 * 24 * 60
+    window_start_minutes: int = 42 * 24 * 60
     window_end_minutes: int = 120
-    review_minutes: int = 24 * 60
+    review_minutes: int = 3 * 24 * 60
     min_gain: float = 0.01
+    change_gain: float = 0.05
+    holdout_share: float = 0.1
     version: str = REVENUE_VERSION
 
     def may_act(self, flight: FlightState, now_s: float) -> bool:
@@ -62,9 +65,30 @@ class RevenuePolicy:
 
     def decide(self, flight: FlightState, view: FlightView, now_s: float,
                market: Market | None = None) -> Decision | None:
-        """See the module docstring. Records the review time in the flight's state."""
+        """See the module docstring. Records the review time in the flight's state; a
+        held-out flight's decisions change only its ``shadow_discount``."""
         if market is None:
             raise ValueError("the revenue policy needs the partition's market")
+        if not self.held_out(flight.flight_id):
+            return self._decide(flight, view, now_s, market)
+        if closed(flight, view):
+            flight.shadow_discount = 0
+            return None
+        decision = self._decide(flight, view, now_s, market)
+        if isinstance(decision, Trigger):
+            flight.shadow_discount = decision.discount_percentage
+        elif isinstance(decision, End):
+            flight.shadow_discount = 0
+        return None
+
+    def held_out(self, flight_id: str) -> bool:
+        """Whether the flight is in the control group: a stable ``holdout_share`` of flights,
+        by a hash of the flight id (the same on every replica and after every restart)."""
+        key = zlib.crc32(flight_id.encode() + b"/holdout") % 10_000
+        return key < self.holdout_share * 10_000
+
+    def _decide(self, flight: FlightState, view: FlightView, now_s: float,
+                market: Market) -> Decision | None:
         end = terminal_end(flight, view)
         if end is not None:
             return end
@@ -72,33 +96,34 @@ class RevenuePolicy:
             return None
         flight.last_review_s = now_s
         promo = flight.promo
+        live = promo.discount_percentage if promo is not None else flight.shadow_discount
         rungs, free = ladder(flight, target_cabin(flight))
         if not rungs or rungs[0].seats <= 0:
-            return None if promo is None else End("target_bucket_sold_out")
+            return None if not live else End("target_bucket_sold_out")
         in_window = self.window_end_minutes <= view.minutes_to_departure \
             <= self.window_start_minutes
-        forecast = market.demand(flight, now_s)
         estimate = market.estimate(flight, now_s)
-        options = {d: outlook(rungs, free, forecast, d, estimate.elasticity)
+        forecast = market.forecast(flight, now_s, estimate)
+        elasticity = estimate.elasticity
+        options = {d: outlook(rungs, free, forecast, d, elasticity)
                    for d in (0, *self.discounts)}
         without = options[0]
-        live = promo.discount_percentage if promo is not None else 0
-        current = options.get(live) or outlook(rungs, free, forecast, live,
-                                               estimate.elasticity)
+        current = options.get(live) or outlook(rungs, free, forecast, live, elasticity)
         best = max(self.discounts, key=lambda d: (options[d].revenue, -d))
-        threshold = self.min_gain * max(without.revenue, 1.0)
-        if promo is None:
+        if not live:
+            threshold = self.min_gain * max(without.revenue, 1.0)
             if in_window and options[best].revenue - without.revenue >= threshold:
                 return self._trigger(best, "expected_revenue_gain", 0, flight, view, forecast,
                                      estimate, options[best], without, rungs[0].seats)
             return None
-        if without.revenue >= current.revenue:
+        change = self.change_gain * max(without.revenue, 1.0)
+        if without.revenue - current.revenue >= change:
             return End("forecast_recovered",
                        _explain(forecast, estimate, current, without))
-        if in_window and best != live and options[best].revenue - current.revenue >= threshold:
-            return self._trigger(best, "step_up" if best > live else "step_down", promo.tier,
-                                 flight, view, forecast, estimate, options[best], without,
-                                 rungs[0].seats)
+        if in_window and best != live and options[best].revenue - current.revenue >= change:
+            return self._trigger(best, "step_up" if best > live else "step_down",
+                                 promo.tier if promo is not None else 0, flight, view, forecast,
+                                 estimate, options[best], without, rungs[0].seats)
         return None
 
     def _trigger(self, discount: int, reason: str, previous_tier: int, flight: FlightState,
@@ -110,6 +135,9 @@ class RevenuePolicy:
             "days_to_departure": round(view.days_out, 4),
             "target_bucket_seats_left": round(bucket_seats, 1),
             "lifted_seats": round(flight.lifted_seats, 3),
+            "control_ratio": round(estimate.control_ratio, 4),
+            "elasticity_estimate": round(estimate.elasticity, 4),
+            "elasticity_sd": round(estimate.sd, 4),
             "previous_tier": previous_tier,
             "min_gain": self.min_gain,
             "review_minutes": self.review_minutes,

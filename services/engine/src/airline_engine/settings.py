@@ -75,7 +75,7 @@ class Settings:
         "how often the Kafka transaction (outputs + state changelog + input offsets) commits",
         check=positive)
     policy: Literal["revenue", "pace", "iteration2"] = setting(
-        "ENGINE_POLICY", "pace",
+        "ENGINE_POLICY", "revenue",
         "promotion policy: revenue (the discount that maximises expected revenue to departure, "
         "from a demand forecast and a learned price response), pace (behind the booking "
         "curve, tiers, cooldown) or iteration2 (the user's rule: one 10% promotion 2-7 days "
@@ -121,11 +121,11 @@ class Settings:
         "ENGINE_DISCOUNTS", "5,10,15,25,35",
         "revenue policy: the discount levels it chooses from, in percent", check=_tiers)
     revenue_window_minutes: int = setting(
-        "ENGINE_REVENUE_WINDOW_MINUTES", 21 * 24 * 60,
+        "ENGINE_REVENUE_WINDOW_MINUTES", 42 * 24 * 60,
         "revenue policy: promotions start or change at most this many minutes before "
         "departure (until ENGINE_WINDOW_END_MINUTES)", check=positive)
     review_minutes: int = setting(
-        "ENGINE_REVIEW_MINUTES", 24 * 60,
+        "ENGINE_REVIEW_MINUTES", 3 * 24 * 60,
         "revenue policy: each flight is reviewed at most once per this many event-time minutes "
         "(a live promotion still ends at once when the flight fills, departs or is cancelled)",
         check=positive)
@@ -133,6 +133,17 @@ class Settings:
         "ENGINE_MIN_GAIN", 0.01,
         "revenue policy: a discount starts (or changes) only when it raises the expected "
         "revenue to departure by at least this share of the revenue expected without it",
+        check=_fraction)
+    change_gain: float = setting(
+        "ENGINE_CHANGE_GAIN", 0.05,
+        "revenue policy: a live promotion moves to another level, or ends before the flight "
+        "fills, only when that raises the expected revenue by at least this share of the "
+        "revenue expected without a discount (hysteresis: fewer, steadier promotions)",
+        check=_fraction)
+    holdout_share: float = setting(
+        "ENGINE_HOLDOUT_SHARE", 0.1,
+        "revenue policy: share of flights (a stable hash of the flight id) never discounted, "
+        "the control group that keeps the learned price response unbiased",
         check=_fraction)
     response_prior: float = setting(
         "ENGINE_RESPONSE_PRIOR", -1.1,

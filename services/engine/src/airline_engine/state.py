@@ -110,6 +110,9 @@ class FlightState(msgspec.Struct):
     exposure_s: float | None = None
     exposure_seats: int = 0
     exposure_open: bool = False
+    #: A held-out flight's would-be discount (never sold; 0: none): its exposure is the
+    #: control group's (see :mod:`airline_engine.response`).
+    shadow_discount: int = 0
     last_metrics_s: float | None = None
     metrics_dirty: bool = False
     last_event_s: float = 0.0

@@ -51,7 +51,9 @@ from airline_evaluator.outcomes import DAY_SECONDS, FlightOutcome, Ledger
 
 NAME = "oracle"
 DISCOUNTS = (5, 10, 15, 25, 35)
-DAYS_OUT = (21, 14, 7, 3, 1)
+#: Start days: the revenue policy's whole window (42 days, ENGINE_REVENUE_WINDOW_MINUTES), not
+#: only the last three weeks: a family that starts later than a policy may act is no ceiling.
+DAYS_OUT = (42, 28, 21, 14, 7, 3, 1)
 #: Minutes between snapshots in the oracle's simulations: longer than any run, so none.
 NO_SNAPSHOTS = 10**9
 

@@ -75,8 +75,8 @@ class Settings:
     oracle: bool = setting(
         "EVALUATE_ORACLE", False,
         "also run the hindsight oracle: per flight the best of no promotion or 5/10/15/25/35 % "
-        "off the target bucket from 21/14/7/3/1 days out, on the same demand draws (25 more "
-        "simulations, in parallel)")
+        "off the target bucket from 42/28/21/14/7/3/1 days out, on the same demand draws (35 "
+        "more simulations, in parallel)")
     workers: int = setting("EVALUATE_WORKERS", 0,
                            "processes the oracle's simulations run in (0: one per CPU)",
                            check=non_negative)
