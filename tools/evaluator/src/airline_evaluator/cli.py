@@ -174,14 +174,14 @@ def render(results: Sequence[PolicyResult]) -> str:
     """The comparison table (the first result is the baseline)."""
     head = (f"{'run':<26}{'departed':>9}{'mean LF':>9}{'p10 LF':>8}{'in band':>9}"
             f"{'revenue':>15}{'vs base':>9}{'95% CI':>17}{'oracle':>8}{'promoted':>9}"
-            f"{'promos':>8}{'/flight':>8}{'promo pax':>10}{'discount':>12}")
+            f"{'promos':>8}{'/flight':>8}{'promo pax':>11}{'discount':>15}")
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
             f"{r.name:<26}{r.departed:>9,}{r.mean_load_factor:>9.3f}{r.p10_load_factor:>8.3f}"
             f"{r.in_band_share:>9.1%}{r.revenue:>15,.2f}{r.revenue_change_pct:>+8.2f}%"
             f"{_ci(r):>17}{_share(r):>8}{r.flights_promoted:>9,}{r.promotions:>8,}"
-            f"{r.promotions_per_flight:>8.2f}{r.promo_passengers:>10,}{r.discount_given:>12,.2f}")
+            f"{r.promotions_per_flight:>8.2f}{r.promo_passengers:>11,}{r.discount_given:>15,.2f}")
     lines += ["", "flights each run promoted, with its decisions and without them (same "
                   "customers):",
               f"{'run':<26}{'flights':>8}{'LF':>8}{'LF base':>9}{'revenue':>15}"
