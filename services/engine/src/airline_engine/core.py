@@ -330,7 +330,7 @@ class EngineCore:
             if recent[0] <= now_s - DAY_S:
                 cut = now_s - DAY_S
                 flight.recent_bookings = [t for t in recent if t > cut]
-            if flight.promo is not None or flight.shadow_discount:
+            if self.market.exposed(flight):
                 self.market.on_booking(flight, seats, now_s)
             return False, True
         if kind is ev.BookingCancelled:

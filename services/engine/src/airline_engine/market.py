@@ -59,12 +59,18 @@ class Market:
         return DemandForecast(remaining, raw.sd * ratio, raw.low * ratio, raw.high * ratio,
                               raw.final - raw.remaining + remaining)
 
+    @staticmethod
+    def exposed(flight: FlightState) -> bool:
+        """Whether a promotion, or a held-out flight's would-be one, is live: the stretches
+        the response learns from."""
+        return flight.promo is not None or flight.shadow_discount != 0
+
     def on_booking(self, flight: FlightState, cabin_seats: dict[str, int], now_s: float) -> None:
         """A booking while a promotion (or a held-out flight's would-be one) is live: count it,
         and set apart what a real discount brought."""
-        promo = flight.promo
-        if promo is None and not flight.shadow_discount:
+        if not self.exposed(flight):
             return
+        promo = flight.promo
         seats = cabin_seats.get(target_cabin(flight), 0)
         if seats:
             flight.exposure_seats += seats
@@ -77,7 +83,7 @@ class Market:
         """Close the exposure stretch that ends at this event of a promoted (or held-out)
         flight; True when the statistics changed."""
         promo = flight.promo
-        if promo is None and not flight.shadow_discount:
+        if not self.exposed(flight):
             flight.exposure_s = None
             flight.exposure_seats = 0
             return False

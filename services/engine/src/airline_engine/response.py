@@ -151,10 +151,10 @@ def control_ratios(control: list[Evidence]) -> tuple[float, dict[int, float]]:
     """The control ratio pooled over discounts (shrunk towards 1) and per would-be discount
     (shrunk towards the pooled one), each by :data:`CONTROL_PSEUDO_SEATS` of pseudo-evidence:
     deeper discounts go to weaker-looking flights, whose forecasts err more."""
+    pseudo = CONTROL_PSEUDO_SEATS
     observed = sum(r.observed for r in control)
     expected = sum(r.expected for r in control)
-    pooled = (observed + CONTROL_PSEUDO_SEATS) / (expected + CONTROL_PSEUDO_SEATS)
-    pseudo = CONTROL_PSEUDO_SEATS
+    pooled = (observed + pseudo) / (expected + pseudo)
     return pooled, {r.discount: (r.observed + pseudo * pooled) / (r.expected + pseudo)
                     for r in control}
 

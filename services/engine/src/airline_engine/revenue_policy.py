@@ -104,11 +104,11 @@ class RevenuePolicy:
             <= self.window_start_minutes
         estimate = market.estimate(flight, now_s)
         forecast = market.forecast(flight, now_s, estimate)
-        elasticity = estimate.elasticity
-        options = {d: outlook(rungs, free, forecast, d, elasticity)
+        options = {d: outlook(rungs, free, forecast, d, estimate.elasticity)
                    for d in (0, *self.discounts)}
         without = options[0]
-        current = options.get(live) or outlook(rungs, free, forecast, live, elasticity)
+        current = options.get(live) or outlook(rungs, free, forecast, live,
+                                               estimate.elasticity)
         best = max(self.discounts, key=lambda d: (options[d].revenue, -d))
         if not live:
             threshold = self.min_gain * max(without.revenue, 1.0)
