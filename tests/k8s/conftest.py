@@ -31,8 +31,10 @@ def k8s_tools() -> Tools:
 @pytest.fixture(scope="session")
 def render(k8s_tools: Tools) -> Render:
     """Render the chart: ``render(values_file, ..., extra=("--set", "a=b"))``."""
+
     def _render(*values_files: Path, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         return load_documents(k8s_tools.helm(*template_args(list(values_files), *extra)).stdout)
+
     return _render
 
 
@@ -52,9 +54,12 @@ def rendered_default(render: Render) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def infra_objects(k8s_tools: Tools) -> dict[str, list[dict[str, Any]]]:
     """Every kustomization under k8s/, built by ``kubectl kustomize``: {dir: objects}."""
-    return {str(path.relative_to(REPO_ROOT)):
-            load_documents(k8s_tools.kubectl("kustomize", path).stdout)
-            for path in KUSTOMIZATIONS}
+    return {
+        str(path.relative_to(REPO_ROOT)): load_documents(
+            k8s_tools.kubectl("kustomize", path).stdout
+        )
+        for path in KUSTOMIZATIONS
+    }
 
 
 @pytest.fixture(scope="session")
@@ -62,12 +67,14 @@ def schemas_dir() -> Path:
     """../shared/k8s-schemas, or skip saying where it was expected."""
     path = shared_schemas_dir()
     if not (path / "SOURCES.md").is_file():
-        pytest.skip(f"schemas not found at {path}: expected ../shared/k8s-schemas beside the "
-                    "repository (CRDs and the skaffold schema; see its SOURCES.md)")
+        pytest.skip(
+            f"schemas not found at {path}: expected ../shared/k8s-schemas beside the "
+            "repository (CRDs and the skaffold schema; see its SOURCES.md)"
+        )
     return path
 
 
 @pytest.fixture(scope="session")
 def validator(schemas_dir: Path) -> Validator:
-    """Validator knowing the Strimzi and Prometheus Operator CRDs."""
+    """Validator knowing the Strimzi, Prometheus Operator and CloudNativePG CRDs."""
     return Validator.from_dir(schemas_dir)

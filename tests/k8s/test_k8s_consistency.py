@@ -1,7 +1,9 @@
-"""The chart, the images, skaffold.yaml and the code agree: every env var a template sets is
-read by its component and every required setting is set; probe, Service and ServiceMonitor
-ports agree with the container; the chart's topics are the registry's; skaffold's images are
-the chart's; pinned third-party versions are the documented ones."""
+"""The chart, the images, skaffold.yaml, k8s/ and the code agree: every env var a template sets
+is read by its component and every required setting is set; each component's ``config`` schema
+lists exactly the settings it reads that the chart does not set; probe, Service and
+ServiceMonitor ports agree with the container; the chart's topics are the registry's; skaffold's
+images are the chart's; the chart's database Secret, network peers and skaffold's Tableau
+forward are the Postgres Cluster's; pinned third-party versions are the documented ones."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from k8s_support import (
     SERVICES,
     SKAFFOLD,
     VENV_BIN,
+    Tools,
     chart_values,
     component_workload,
     load_documents,
@@ -31,6 +34,7 @@ from k8s_support import (
     of_kind,
     pod_spec,
     pod_template_metadata,
+    template_args,
 )
 
 pytestmark = pytest.mark.k8s
@@ -46,8 +50,10 @@ def settings_class(component: str) -> type:
         module = importlib.import_module(f"{package}.settings")
         return typing.cast(type, module.Settings)
     except (ImportError, AttributeError) as e:
-        pytest.fail(f"{package}.settings.Settings is not importable ({e}): the chart cannot be "
-                    f"checked against the {COMPONENTS[component][0]} settings")
+        pytest.fail(
+            f"{package}.settings.Settings is not importable ({e}): the chart cannot be "
+            f"checked against the {COMPONENTS[component][0]} settings"
+        )
 
 
 def settings_fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
@@ -74,16 +80,91 @@ def test_every_env_var_is_read_and_every_required_setting_set(
     render: Any, values: Path, component: str
 ) -> None:
     from airline_core.config import env_names
+
     cls = settings_class(component)
     reads = set(env_names(cls))
     names = container_env_names(render(values), component)
     assert len(names) == len(set(names)), f"duplicate env vars: {names}"
     unread = sorted(set(names) - reads)
-    assert not unread, (f"{COMPONENTS[component][0]} does not read {unread} "
-                        f"(it reads {sorted(reads)})")
-    required = {env for env, f in settings_fields(cls).items()
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    assert not unread, (
+        f"{COMPONENTS[component][0]} does not read {unread} (it reads {sorted(reads)})"
+    )
+    required = {
+        env
+        for env, f in settings_fields(cls).items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     assert required <= set(names), f"required settings not set: {sorted(required - set(names))}"
+
+
+#: Values that make the chart set every optional setting it owns (SASL, TLS files, Redis, ...).
+EVERY_CHART_SETTING = (
+    "--set",
+    "kafka.saslMechanism=SCRAM-SHA-512",
+    "--set",
+    "kafka.saslUsername=u",
+    "--set",
+    "kafka.sslCaLocation=/ca",
+    "--set",
+    "kafka.sslCertificateLocation=/cert",
+    "--set",
+    "kafka.sslKeyLocation=/key",
+    "--set",
+    "kafka.topicPrefix=p.",
+    "--set",
+    "redis.url=redis://redis:6379/0",
+    "--set",
+    "etl.pushgatewayUrl=http://pg:9091",
+)
+
+
+@pytest.mark.parametrize("component", list(COMPONENTS))
+def test_config_schema_lists_exactly_the_settings_the_chart_leaves_to_config(
+    render: Any, component: str
+) -> None:
+    """``<component>.config`` accepts every setting the component's code declares, less the
+    ones the chart sets from its own values (found by rendering with all of them on), and
+    nothing else: the schema cannot drift from the code."""
+    from airline_core.config import env_names
+
+    objects = render(extra=EVERY_CHART_SETTING)
+    own_config = set(chart_values()[component]["config"])
+    chart_sets = set(container_env_names(objects, component)) - own_config
+    expected = set(env_names(settings_class(component))) - chart_sets
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    config = schema["properties"][component]["properties"]["config"]
+    assert config["additionalProperties"] is False
+    listed = set(config["properties"])
+    assert listed == expected, (
+        f"schema lists {sorted(listed - expected)} the component does not read (or the chart "
+        f"sets), misses {sorted(expected - listed)}: run .venv/bin/python "
+        "tools/k8s/sync-settings.py"
+    )
+
+
+def test_sync_settings_check_passes() -> None:
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "tools/k8s/sync-settings.py", "--check"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        "values.schema.json is stale: run .venv/bin/python tools/k8s/sync-settings.py\n"
+        + result.stderr
+    )
+
+
+def test_every_setting_in_config_renders(k8s_tools: Tools) -> None:
+    """The schema's lists are accepted whole: each listed setting, set at once, renders."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    args: list[str] = []
+    for component in COMPONENTS:
+        config = schema["properties"][component]["properties"]["config"]["properties"]
+        for env, prop in config.items():
+            args += ["--set-string", f"{component}.config.{env}={prop.get('enum', ['1'])[0]}"]
+    k8s_tools.helm(*template_args([], *args))
 
 
 @pytest.mark.parametrize("component", SERVICES)
@@ -108,8 +189,9 @@ def test_probe_service_and_service_monitor_ports_agree(render: Any, values: Path
             assert container[probe]["httpGet"]["port"] in ports, (component, probe)
         service = named(objects, "Service", workload["metadata"]["name"])
         (service_port,) = service["spec"]["ports"]
-        assert service_port["targetPort"] in ports or service_port["targetPort"] == \
-            ports["metrics"], component
+        assert (
+            service_port["targetPort"] in ports or service_port["targetPort"] == ports["metrics"]
+        ), component
         assert service_port["port"] == ports["metrics"]
         pod_labels = pod_template_metadata(workload)["labels"]
         assert service["spec"]["selector"].items() <= pod_labels.items(), component
@@ -130,19 +212,27 @@ def test_probe_service_and_service_monitor_ports_agree(render: Any, values: Path
 def test_chart_topics_are_the_registry() -> None:
     from airline_core import config
     from airline_core.topics_cli import TopicsSettings, export_values
+
     expected = export_values(config.from_values(TopicsSettings, environ={}))
-    assert chart_values()["topics"] == expected, \
+    assert chart_values()["topics"] == expected, (
         "helm values topics differ from the registry: run .venv/bin/python tools/k8s/sync-topics.py"
+    )
 
 
 def test_sync_topics_check_passes() -> None:
-    result = subprocess.run([str(VENV_BIN / "python"), "tools/k8s/sync-topics.py", "--check"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "tools/k8s/sync-topics.py", "--check"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_rendered_kafka_topics_are_the_registrys(rendered_default: Objects, render: Any) -> None:
     from airline_core.topics import DEFAULT_PARTITIONS, REGISTRY
+
     topics = of_kind(rendered_default, "KafkaTopic")
     assert sorted(t["spec"]["topicName"] for t in topics) == sorted(s.name for s in REGISTRY)
     for spec in REGISTRY:
@@ -191,19 +281,29 @@ def test_container_command_is_the_images_entrypoint(rendered_default: Objects) -
         assert entrypoints and json.loads(entrypoints[-1]) == container["command"] == [dist]
 
 
-def test_skaffold_deploys_operator_then_infra_then_chart() -> None:
+def infra_postgres_cluster() -> dict[str, Any]:
+    """The CloudNativePG Cluster of k8s/postgres.yaml."""
+    docs = load_documents((REPO_ROOT / "k8s" / "postgres.yaml").read_text())
+    (cluster,) = [d for d in docs if d["kind"] == "Cluster"]
+    return cluster
+
+
+def test_skaffold_deploys_operators_then_infra_then_chart() -> None:
     configs = skaffold_configs()
-    assert list(configs) == ["strimzi-operator", "infra", "airline"]
-    assert configs["infra"]["requires"] == [{"configs": ["strimzi-operator"]}]
+    assert list(configs) == ["operators", "infra", "airline"]
+    operators = {r["name"] for r in configs["operators"]["deploy"]["helm"]["releases"]}
+    assert operators == {"strimzi-cluster-operator", "cnpg"}
+    assert configs["infra"]["requires"] == [{"configs": ["operators"]}]
     assert configs["airline"]["requires"] == [{"configs": ["infra"]}]
     assert configs["infra"]["manifests"]["kustomize"]["paths"] == ["k8s"]
-    forwards = {(f["resourceName"], f["port"], f.get("localPort"))
-                for f in configs["infra"]["portForward"]}
-    assert ("postgres", 5432, 5432) in forwards
+    tableau = f"{infra_postgres_cluster()['metadata']['name']}-ro"
+    forwards = {
+        (f["resourceName"], f["port"], f.get("localPort")) for f in configs["infra"]["portForward"]
+    }
+    assert (tableau, 5432, 5432) in forwards
     monitoring = next(p for p in configs["infra"]["profiles"] if p["name"] == "monitoring")
     names = {f["resourceName"] for f in monitoring["portForward"]}
-    assert {"postgres", "kube-prometheus-stack-grafana",
-            "kube-prometheus-stack-prometheus"} <= names
+    assert {tableau, "kube-prometheus-stack-grafana", "kube-prometheus-stack-prometheus"} <= names
     profiles = {p["name"] for p in configs["airline"]["profiles"]}
     assert {"kind", "minikube", "monitoring"} <= profiles
 
@@ -215,17 +315,40 @@ def test_pinned_third_party_versions_are_the_documented_ones() -> None:
             for release in scope.get("deploy", {}).get("helm", {}).get("releases", []):
                 if "remoteChart" in release:
                     releases[release["name"]] = release["version"]
-    assert set(releases) == {"strimzi-cluster-operator", "kube-prometheus-stack"}
+    assert set(releases) == {"strimzi-cluster-operator", "cnpg", "kube-prometheus-stack"}
     docs = (REPO_ROOT / "docs" / "kubernetes.md").read_text()
     for name, version in releases.items():
         assert re.fullmatch(r"\d+\.\d+\.\d+", version), (name, version)
         assert f"--version {version}" in docs, f"docs/kubernetes.md must install {name} {version}"
-    assert "--version " + releases["strimzi-cluster-operator"] in \
-        (REPO_ROOT / "k8s" / "kustomization.yaml").read_text()
-    infra_images = re.findall(r"image:\s*(\S+)", "".join(
-        p.read_text() for p in (REPO_ROOT / "k8s").rglob("*.yaml")))
-    assert infra_images and all(re.search(r":\d+\.\d+(\.\d+)?", i) for i in infra_images), \
+    kustomization = (REPO_ROOT / "k8s" / "kustomization.yaml").read_text()
+    for name in ("strimzi-cluster-operator", "cnpg"):
+        assert "--version " + releases[name] in kustomization, name
+    assert re.search(r":\d+\.\d+", infra_postgres_cluster()["spec"]["imageName"])
+    infra_images = re.findall(
+        r"image:\s*(\S+)", "".join(p.read_text() for p in (REPO_ROOT / "k8s").rglob("*.yaml"))
+    )
+    assert infra_images and all(re.search(r":\d+\.\d+(\.\d+)?", i) for i in infra_images), (
         infra_images
+    )
+
+
+def test_chart_reads_the_postgres_clusters_secret_and_reaches_its_pods() -> None:
+    """The chart's dev defaults are the Cluster in k8s/: DATABASE_URL from the Secret the
+    operator generates for its application owner (<cluster>-app, key uri), network policy peers
+    on the operator's pod label, and the database the ETL owns."""
+    cluster = infra_postgres_cluster()
+    name = cluster["metadata"]["name"]
+    values = chart_values()
+    assert values["database"] == {"existingSecret": f"{name}-app", "uriKey": "uri"}
+    assert values["networkPolicy"]["postgresPeers"] == [
+        {"podSelector": {"matchLabels": {"cnpg.io/cluster": name}}}
+    ]
+    assert cluster["spec"]["bootstrap"]["initdb"]["database"] == "airline_dw"
+    (comment,) = re.findall(r"((?:^#.*\n)+)^database:", (CHART / "values.yaml").read_text(), re.M)
+    for key in ("username", "password", "host", "port", "dbname", "uri"):
+        assert re.search(rf"\b{key}\b", comment), (
+            f"values.yaml must document the key {key} of the Secret {name}-app"
+        )
 
 
 def test_production_values_replicate_topics(rendered_ci: dict[str, Objects]) -> None:

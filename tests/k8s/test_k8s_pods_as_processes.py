@@ -36,6 +36,7 @@ from k8s_support import (
     CHART,
     COMPONENTS,
     VENV_BIN,
+    chart_values,
     component_workload,
     of_kind,
     pod_spec,
@@ -72,13 +73,21 @@ class Pod:
     def name(self) -> str:
         return COMPONENTS[self.component][0]
 
-    def run(self, extra_args: list[str],
-            timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, extra_args: list[str], timeout: float = RUN_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
         """Run under ``env -i`` with the rendered environment; poll /readyz while it runs."""
-        argv = ["env", "-i", f"PATH={VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
-                *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.command, *extra_args]
-        process = subprocess.Popen(argv, cwd=self.workdir, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        argv = [
+            "env",
+            "-i",
+            f"PATH={VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+            *(f"{k}={v}" for k, v in sorted(self.env.items())),
+            *self.command,
+            *extra_args,
+        ]
+        process = subprocess.Popen(
+            argv, cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         stop = threading.Event()
         poller = None
         if "METRICS_PORT" in self.env:
@@ -113,10 +122,12 @@ def check_ran(pod: Pod, result: subprocess.CompletedProcess[str], *, ready: bool
     """Exit 0 and, for services, /readyz seen at 200 during the run."""
     assert result.returncode == 0, (
         f"{pod.name} exited {result.returncode}\nstderr:\n{result.stderr[-4000:]}\n"
-        f"stdout:\n{result.stdout[-2000:]}")
+        f"stdout:\n{result.stdout[-2000:]}"
+    )
     if ready:
-        assert 200 in pod.readyz, (f"{pod.name}: /readyz never answered 200 during the run "
-                                   f"(saw {sorted(set(pod.readyz))})")
+        assert 200 in pod.readyz, (
+            f"{pod.name}: /readyz never answered 200 during the run (saw {sorted(set(pod.readyz))})"
+        )
 
 
 def non_json_log_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -153,10 +164,18 @@ def warehouse_url(isolated_database_url: str) -> str:
 
 
 @pytest.fixture
-def pods(rendered: list[dict[str, Any]], prefix: str, kafka_bootstrap: str, warehouse_url: str,
-         tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pod]:
+def pods(
+    rendered: list[dict[str, Any]],
+    prefix: str,
+    kafka_bootstrap: str,
+    warehouse_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Pod]:
     """Each workload's container as a runnable process."""
     lake = tmp_path_factory.mktemp("lake")
+    # The Secret the Postgres operator generates for the warehouse owner (not in the chart).
+    database = chart_values()["database"]
+    operator_secret = {f"Secret/{database['existingSecret']}": {database["uriKey"]: warehouse_url}}
     pods: dict[str, Pod] = {}
     for component, (dist, _, dockerfile) in COMPONENTS.items():
         workload = component_workload(rendered, component)
@@ -165,7 +184,11 @@ def pods(rendered: list[dict[str, Any]], prefix: str, kafka_bootstrap: str, ware
         if not script.exists():
             pytest.skip(f"console script {script} is missing: {dist} is not installed yet")
         env = image_env(dockerfile) | resolve_env(
-            container, rendered, {"metadata.name": f"{workload['metadata']['name']}-0"})
+            container,
+            rendered,
+            {"metadata.name": f"{workload['metadata']['name']}-0"},
+            external=operator_secret,
+        )
         assert env.get("KAFKA_TOPIC_PREFIX", prefix) == prefix
         # Addresses: the local broker, Postgres and lake; a free metrics port.
         if "KAFKA_BOOTSTRAP_SERVERS" in env:
@@ -189,10 +212,16 @@ def pods(rendered: list[dict[str, Any]], prefix: str, kafka_bootstrap: str, ware
 
 def apply_kafka_topics(rendered: list[dict[str, Any]], bootstrap: str) -> list[str]:
     """Create the KafkaTopic resources' topics, as Strimzi's topic operator would."""
-    return [create_topic(bootstrap, t["spec"]["topicName"], t["spec"]["partitions"],
-                         replicas=t["spec"]["replicas"],
-                         config={k: str(v) for k, v in t["spec"]["config"].items()})
-            for t in of_kind(rendered, "KafkaTopic")]
+    return [
+        create_topic(
+            bootstrap,
+            t["spec"]["topicName"],
+            t["spec"]["partitions"],
+            replicas=t["spec"]["replicas"],
+            config={k: str(v) for k, v in t["spec"]["config"].items()},
+        )
+        for t in of_kind(rendered, "KafkaTopic")
+    ]
 
 
 def committed_records(bootstrap: str, topic: str) -> int:
@@ -211,11 +240,16 @@ class PipelineRun:
 def run_pipeline(pods: dict[str, Pod], speed: str = "max") -> PipelineRun:
     """Producer -> engine -> lake writer -> ETL, each to its end (each must exit 0, and the
     services must go ready), on the topics the chart's KafkaTopics created."""
-    steps = [("producer", ["--speed", speed, "--flights", "6", "--days", "2",
-                           "--exit-when-done", "true"], True),
-             ("engine", ["--stop-when-idle", IDLE_SECONDS], True),
-             ("lakeWriter", ["--stop-when-idle", IDLE_SECONDS], True),
-             ("etl", [], False)]
+    steps = [
+        (
+            "producer",
+            ["--speed", speed, "--flights", "6", "--days", "2", "--exit-when-done", "true"],
+            True,
+        ),
+        ("engine", ["--stop-when-idle", IDLE_SECONDS], True),
+        ("lakeWriter", ["--stop-when-idle", IDLE_SECONDS], True),
+        ("etl", [], False),
+    ]
     results = {}
     for component, args, service in steps:
         results[component] = pods[component].run(args)
@@ -224,7 +258,10 @@ def run_pipeline(pods: dict[str, Pod], speed: str = "max") -> PipelineRun:
 
 
 def test_the_rendered_pods_run_the_pipeline(
-    rendered: list[dict[str, Any]], pods: dict[str, Pod], prefix: str, kafka_bootstrap: str,
+    rendered: list[dict[str, Any]],
+    pods: dict[str, Pod],
+    prefix: str,
+    kafka_bootstrap: str,
     warehouse_url: str,
 ) -> None:
     assert pods["engine"].env["KAFKA_GROUP_INSTANCE_ID"] == "airline-engine-0"
@@ -233,11 +270,13 @@ def test_the_rendered_pods_run_the_pipeline(
     assert all(t.startswith(prefix) for t in topics)
     run = run_pipeline(pods)
     assert committed_records(kafka_bootstrap, f"{prefix}bookings")
-    assert committed_records(kafka_bootstrap, f"{prefix}inventory_metrics"), \
+    assert committed_records(kafka_bootstrap, f"{prefix}inventory_metrics"), (
         "the engine wrote no inventory metrics"
+    )
     files = [p for p in (run.lake / "raw").rglob("*") if p.is_file()]
     assert files, f"the lake writer wrote nothing under {run.lake / 'raw'}"
     import psycopg2
+
     with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
         counts = {}
         for table in ("fact_booking", "fact_inventory_metrics", "dim_flight"):
@@ -248,8 +287,9 @@ def test_the_rendered_pods_run_the_pipeline(
     assert all(counts.values()), f"the ETL loaded nothing into some tables: {counts}"
     log_problems = {pods[c].name: non_json_log_lines(r) for c, r in run.results.items()}
     log_problems = {name: lines for name, lines in log_problems.items() if lines}
-    assert not log_problems, "log lines that are not JSON although LOG_FORMAT=json:\n" + \
-        "\n".join(f"{name}: {lines[:3]}" for name, lines in log_problems.items())
+    assert not log_problems, "log lines that are not JSON although LOG_FORMAT=json:\n" + "\n".join(
+        f"{name}: {lines[:3]}" for name, lines in log_problems.items()
+    )
 
 
 # --------------------------------------------------------------------------- a real Prometheus
@@ -260,32 +300,49 @@ NAMESPACE = "airline"
 #: producer runs at a speed that lasts a few seconds; engine and lake writer live through their
 #: idle time). Lag comes from 5 s statistics and a six-flight run may fire no promotion: those
 #: queries must still run.
-MUST_SHOW_DATA = {"Producer events / s", "Producer simulated time", "Engine events / s by pod",
-                  "Flights tracked",
-                  "Engine transactions / s", "Lake records / s", "Lake storage blocked",
-                  "Dead letters / min", "Targets up"}
+MUST_SHOW_DATA = {
+    "Producer events / s",
+    "Producer simulated time",
+    "Engine events / s by pod",
+    "Flights tracked",
+    "Engine transactions / s",
+    "Lake records / s",
+    "Lake storage blocked",
+    "Dead letters / min",
+    "Targets up",
+}
 #: Metrics a short run may legitimately never expose (a labelled series appears on its first
 #: event; lag comes from librdkafka's statistics every 5 s).
 MAY_BE_ABSENT = {"engine_promotions_total", "lake_consumer_lag", "engine_consumer_lag"}
 
 
 @pytest.fixture
-def prometheus(pods: dict[str, Pod], rendered: list[dict[str, Any]],
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+def prometheus(
+    pods: dict[str, Pod], rendered: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
     """Prometheus scraping every pod's metrics port with a ServiceMonitor's target labels
     (namespace, pod, job = the Service's name), and evaluating the chart's alerting rules."""
     if prometheus_bin() is None:
-        pytest.skip("prometheus is not installed (tools/system-deps.sh installs Debian's "
-                    "prometheus)")
+        pytest.skip(
+            "prometheus is not installed (tools/system-deps.sh installs Debian's prometheus)"
+        )
     services = {s["metadata"]["name"] for s in of_kind(rendered, "Service")}
     targets = []
     for pod in pods.values():
         if "METRICS_PORT" in pod.env:
             assert pod.name in services, f"no Service {pod.name} for its ServiceMonitor"
-            targets.append((f"127.0.0.1:{pod.env['METRICS_PORT']}",
-                            {"namespace": NAMESPACE, "pod": f"{pod.name}-0", "job": pod.name}))
-    server = PrometheusServer(free_port(), tmp_path_factory.mktemp("prometheus"),
-                              scrape_config(targets, [RULES]), die_with_parent=True)
+            targets.append(
+                (
+                    f"127.0.0.1:{pod.env['METRICS_PORT']}",
+                    {"namespace": NAMESPACE, "pod": f"{pod.name}-0", "job": pod.name},
+                )
+            )
+    server = PrometheusServer(
+        free_port(),
+        tmp_path_factory.mktemp("prometheus"),
+        scrape_config(targets, [RULES]),
+        die_with_parent=True,
+    )
     server.start()
     try:
         yield server
@@ -294,7 +351,10 @@ def prometheus(pods: dict[str, Pod], rendered: list[dict[str, Any]],
 
 
 def test_the_dashboard_and_alerts_work_on_a_real_prometheus(
-    rendered: list[dict[str, Any]], pods: dict[str, Pod], prefix: str, kafka_bootstrap: str,
+    rendered: list[dict[str, Any]],
+    pods: dict[str, Pod],
+    prefix: str,
+    kafka_bootstrap: str,
     prometheus: PrometheusServer,
 ) -> None:
     """The pods run while a real Prometheus scrapes their /metrics; then every dashboard query
@@ -324,12 +384,16 @@ def test_the_dashboard_and_alerts_work_on_a_real_prometheus(
 
     namespaces = prometheus.api("label/namespace/values", **{"match[]": "producer_events_total"})
     assert NAMESPACE in namespaces, "the dashboard's namespace variable would be empty"
-    names = {n for panel in dashboard["panels"] for t in panel["targets"]
-             for n in re.findall(r"\b([a-z_]+)\{", t["expr"])}
-    present = set(prometheus.api("label/__name__/values", start=window["start"],
-                                 end=window["end"]))
-    assert names - present - MAY_BE_ABSENT == set(), \
+    names = {
+        n
+        for panel in dashboard["panels"]
+        for t in panel["targets"]
+        for n in re.findall(r"\b([a-z_]+)\{", t["expr"])
+    }
+    present = set(prometheus.api("label/__name__/values", start=window["start"], end=window["end"]))
+    assert names - present - MAY_BE_ABSENT == set(), (
         "dashboard metrics no component exposed during the run"
+    )
 
     groups = prometheus.api("rules", type="alert")["groups"]
     rules = [rule for group in groups for rule in group["rules"]]

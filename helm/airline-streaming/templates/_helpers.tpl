@@ -44,29 +44,112 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 {{- end -}}
 
+{{/* The ConfigMap of a component key: <workload name>-config. */}}
 {{- define "airline.configMapName" -}}
-{{- include "airline.name" (list . "config") -}}
+{{- $root := index . 0 -}}
+{{- printf "%s-config" (include "airline.fullname" (list $root (index . 1))) -}}
 {{- end -}}
 
+{{/* The ServiceAccount of a component key. */}}
+{{- define "airline.serviceAccountName" -}}
+{{- $root := index . 0 -}}
+{{- $sa := (index $root.Values (index . 1)).serviceAccount -}}
+{{- if $sa.create -}}
+{{- default (include "airline.fullname" (list $root (index . 1))) $sa.name -}}
+{{- else -}}
+{{- default "default" $sa.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the chart's credentials (its own, or secrets.existingSecret). */}}
 {{- define "airline.secretName" -}}
 {{- default (include "airline.name" (list . "credentials")) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/*
+Secret references of a component key, as YAML {ENV: {name, key, value}}: DATABASE_URL for the
+ETL (database.existingSecret, else the chart's Secret), KAFKA_SASL_PASSWORD for the services
+when SASL is on. `value` (refs into the chart's Secret only) names the secrets.* value that
+fills the key; the chart renders its own Secret only when some ref has one.
+*/}}
+{{- define "airline.secretRefs" -}}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $v := $root.Values -}}
+{{- if eq $component "etl" }}
+{{- if $v.database.existingSecret }}
+DATABASE_URL: {name: {{ $v.database.existingSecret | quote }}, key: {{ $v.database.uriKey | quote }}}
+{{- else }}
+DATABASE_URL: {name: {{ include "airline.secretName" $root | quote }}, key: {{ $v.secrets.keys.databaseUrl | quote }}, value: databaseUrl}
+{{- end }}
+{{- else if $v.kafka.saslMechanism }}
+KAFKA_SASL_PASSWORD: {name: {{ include "airline.secretName" $root | quote }}, key: {{ $v.secrets.keys.kafkaSaslPassword | quote }}, value: kafkaSaslPassword}
+{{- end }}
+{{- end -}}
+
+{{/*
+The data of the chart's own Secret, as YAML: the values of every enabled component's secret
+references that point at it. Empty when the chart needs no Secret (secrets.existingSecret set,
+or nothing refers to it).
+*/}}
+{{- define "airline.secretData" -}}
+{{- $root := . -}}
+{{- $data := dict -}}
+{{- if not .Values.secrets.existingSecret -}}
+{{- range $component := list "producer" "engine" "lakeWriter" "etl" -}}
+{{- if (index $root.Values $component).enabled -}}
+{{- range $env, $ref := fromYaml (include "airline.secretRefs" (list $root $component)) -}}
+{{- if $ref.value -}}
+{{- $value := index $root.Values.secrets $ref.value -}}
+{{- if eq $ref.value "databaseUrl" -}}
+{{- $value = required "secrets.databaseUrl is required when database.existingSecret and secrets.existingSecret are empty" $value -}}
+{{- end -}}
+{{- $_ := set $data $ref.key (toString $value) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $data }}{{ toYaml $data }}{{ end -}}
+{{- end -}}
+
+{{/* The Kafka cluster's namespace, where the KafkaTopics go (see kafka.namespace). */}}
+{{- define "airline.kafkaNamespace" -}}
+{{- $namespace := default .Release.Namespace .Values.kafka.namespace -}}
+{{- $service := printf "%s-kafka-bootstrap." .Values.kafka.clusterName -}}
+{{- range $server := splitList "," .Values.kafka.bootstrapServers -}}
+{{- $host := trim $server | splitList ":" | first -}}
+{{- if hasPrefix $service $host -}}
+{{- $named := trimPrefix $service $host | splitList "." | first -}}
+{{- if ne $named $namespace -}}
+{{- fail (printf "kafka.bootstrapServers (%s) is in namespace %q but the KafkaTopics would go to %q, where Strimzi's topic operator never sees them: set kafka.namespace=%s" $host $named $namespace $named) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $namespace -}}
 {{- end -}}
 
 {{- define "airline.lakeClaimName" -}}
 {{- default (include "airline.name" (list . "lake")) .Values.lake.persistence.existingClaim -}}
 {{- end -}}
 
-{{/* Image reference of a component key. */}}
+{{/* Image reference of a component key: repository:tag (tag "" = appVersion), or with a
+digest repository@digest (no tag given) or repository:tag@digest. */}}
 {{- define "airline.image" -}}
 {{- $root := index . 0 -}}
 {{- $image := (index $root.Values (index . 1)).image -}}
-{{- printf "%s:%s" $image.repository (toString $image.tag) -}}
+{{- $tag := $image.tag | default "" | toString -}}
+{{- if $image.digest -}}
+{{- if $tag }}{{ printf "%s:%s@%s" $image.repository $tag $image.digest }}{{ else }}{{ printf "%s@%s" $image.repository $image.digest }}{{ end -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
-The non-secret settings, grouped. The ConfigMap holds every non-empty one; a container gets a
-configMapKeyRef for each key of the groups its component reads (airline.componentGroups) plus
-its own `config`.
+The non-secret settings the chart sets from its shared values, grouped. A component's ConfigMap
+holds the non-empty ones of the groups it reads (airline.componentGroups) plus its own `config`,
+and its container gets a configMapKeyRef for each.
 */}}
 {{- define "airline.configGroups" -}}
 {{- $v := .Values -}}
@@ -98,49 +181,41 @@ lakeWriter: [kafka, log, lake]
 etl: [log, lake, pushgateway]
 {{- end -}}
 
-{{/* ConfigMap data: every non-empty shared setting and every component's own config. */}}
+{{/* ConfigMap data of a component key: exactly the settings that component reads from it. */}}
 {{- define "airline.configData" -}}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $groups := fromYaml (include "airline.configGroups" $root) -}}
 {{- $data := dict -}}
-{{- range $group, $settings := fromYaml (include "airline.configGroups" .) -}}
-{{- range $key, $value := $settings -}}
+{{- range $group := index (fromYaml (include "airline.componentGroups" $root)) $component -}}
+{{- range $key, $value := index $groups $group -}}
 {{- if ne (toString $value) "" }}{{ $_ := set $data $key (toString $value) }}{{ end -}}
 {{- end -}}
 {{- end -}}
-{{- range $component := list "producer" "engine" "lakeWriter" "etl" -}}
-{{- range $key, $value := (index $.Values $component).config -}}
+{{- range $key, $value := (index $root.Values $component).config -}}
 {{- $_ := set $data $key (toString $value) -}}
-{{- end -}}
 {{- end -}}
 {{- toYaml $data -}}
 {{- end -}}
 
-{{/* env entries of a component key: ConfigMap refs, then component-specific values. */}}
+{{/* env entries of a component key: its ConfigMap's keys, its Secret refs, then values. */}}
 {{- define "airline.env" -}}
 {{- $root := index . 0 -}}
 {{- $component := index . 1 -}}
 {{- $values := index $root.Values $component -}}
-{{- $data := fromYaml (include "airline.configData" $root) -}}
-{{- $groups := fromYaml (include "airline.configGroups" $root) -}}
-{{- $keys := list -}}
-{{- range $group := index (fromYaml (include "airline.componentGroups" $root)) $component -}}
-{{- range $key, $_ := index $groups $group -}}
-{{- if hasKey $data $key }}{{ $keys = append $keys $key }}{{ end -}}
-{{- end -}}
-{{- end -}}
-{{- $keys = concat $keys (keys $values.config | sortAlpha) -}}
-{{- range $key := $keys }}
+{{- range $key := keys (fromYaml (include "airline.configData" (list $root $component))) | sortAlpha }}
 - name: {{ $key }}
   valueFrom:
     configMapKeyRef:
-      name: {{ include "airline.configMapName" $root }}
+      name: {{ include "airline.configMapName" (list $root $component) }}
       key: {{ $key }}
 {{- end }}
-{{- if and (ne $component "etl") $root.Values.kafka.saslMechanism }}
-- name: KAFKA_SASL_PASSWORD
+{{- range $env, $ref := fromYaml (include "airline.secretRefs" (list $root $component)) }}
+- name: {{ $env }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "airline.secretName" $root }}
-      key: {{ $root.Values.secrets.keys.kafkaSaslPassword }}
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
 {{- end }}
 {{- if hasKey $values "metricsPort" }}
 - name: METRICS_PORT
@@ -155,12 +230,23 @@ etl: [log, lake, pushgateway]
 {{- end }}
 {{- end -}}
 
-{{/* checksum/config (and checksum/secret when the chart owns the Secret): a settings change
-rolls the pods, since env from a ConfigMap is read only at container start. */}}
+{{/* Pod annotations of a component key: checksum/config of exactly its ConfigMap and, when it
+reads keys of the chart's own Secret, checksum/secret of exactly those values. A change rolls
+the pods of the components that read it (env is read only at container start), and no others.
+A Secret the chart does not own (database.existingSecret, secrets.existingSecret) cannot be
+summed here: restart the pods after changing it. */}}
 {{- define "airline.checksums" -}}
-checksum/config: {{ include "airline.configData" . | sha256sum }}
-{{- if not .Values.secrets.existingSecret }}
-checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+checksum/config: {{ include "airline.configData" (list $root $component) | sha256sum }}
+{{- if not $root.Values.secrets.existingSecret }}
+{{- $values := list -}}
+{{- range $env, $ref := fromYaml (include "airline.secretRefs" (list $root $component)) -}}
+{{- if $ref.value }}{{ $values = append $values (printf "%s=%s" $ref.key (toString (index $root.Values.secrets $ref.value))) }}{{ end -}}
+{{- end }}
+{{- with $values }}
+checksum/secret: {{ join "\n" . | sha256sum }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -185,6 +271,7 @@ restartPolicy: {{ . }}
 {{- with $values.terminationGracePeriodSeconds }}
 terminationGracePeriodSeconds: {{ . }}
 {{- end }}
+serviceAccountName: {{ include "airline.serviceAccountName" (list $root $component) }}
 automountServiceAccountToken: false
 enableServiceLinks: false
 securityContext:
@@ -212,13 +299,6 @@ containers:
     {{- end }}
     env:
       {{- include "airline.env" (list $root $component) | trim | nindent 6 }}
-      {{- if eq $component "etl" }}
-      - name: DATABASE_URL
-        valueFrom:
-          secretKeyRef:
-            name: {{ include "airline.secretName" $root }}
-            key: {{ $root.Values.secrets.keys.databaseUrl }}
-      {{- end }}
       {{- if eq $component "engine" }}
       - name: KAFKA_GROUP_INSTANCE_ID
         valueFrom:
