@@ -3,9 +3,11 @@ the machine already runs."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg2
@@ -15,6 +17,7 @@ from airline_devstack.postgres import (
     PostgresServer,
     can_connect,
     ensure_postgres,
+    private_cluster_dir,
     provision,
 )
 from airline_testkit.net import free_port
@@ -80,4 +83,86 @@ def test_ensure_postgres_starts_a_private_cluster_when_nothing_listens() -> None
     finally:
         if ensured.server is not None:
             ensured.server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def stack_under_private_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A stack dir in a clone inside a 0700 directory, as a clone in root's home /root is."""
+    home = Path(tempfile.mkdtemp(prefix="airline-test-home-"))
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    monkeypatch.setenv("AIRLINE_STACK_DIR", str(home / "clone" / ".stack"))
+    monkeypatch.delenv("AIRLINE_STACK_POSTGRES_DIR", raising=False)
+    cluster_parent = private_cluster_dir().parent
+    try:
+        yield home
+    finally:
+        if cluster_parent.name.startswith("airline-stack-"):
+            shutil.rmtree(cluster_parent, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_private_cluster_dir_is_the_setting_when_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIRLINE_STACK_POSTGRES_DIR", str(tmp_path / "pg"))
+    assert private_cluster_dir() == tmp_path / "pg"
+
+
+def test_private_cluster_dir_defaults_to_the_stack_dir_when_not_root(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AIRLINE_STACK_POSTGRES_DIR", raising=False)
+    monkeypatch.setenv("AIRLINE_STACK_DIR", str(tmp_path))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert private_cluster_dir() == tmp_path / "postgres"
+
+
+def test_as_root_the_cluster_dir_is_outside_the_clone_and_one_per_stack_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AIRLINE_STACK_POSTGRES_DIR", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setenv("AIRLINE_STACK_DIR", str(tmp_path / "one" / ".stack"))
+    first = private_cluster_dir()
+    assert first == private_cluster_dir()  # a later `down` finds the same cluster
+    assert first.parent.parent == Path("/var/tmp") and first.name == "postgres"
+    monkeypatch.setenv("AIRLINE_STACK_DIR", str(tmp_path / "two" / ".stack"))
+    assert private_cluster_dir() != first
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does the server run as another user")
+def test_a_clone_under_a_0700_directory_gets_a_private_cluster(
+    stack_under_private_home: Path,
+) -> None:
+    url = f"postgresql://airline:airline@127.0.0.1:{free_port()}/airline_dw"
+    ensured = ensure_postgres(url)
+    try:
+        assert ensured.how == "private" and ensured.server is not None
+        assert not ensured.server.data_dir.is_relative_to(stack_under_private_home)
+        assert ensured.server.data_dir.owner() == "postgres"
+        assert can_connect(url)
+    finally:
+        if ensured.server is not None:
+            ensured.server.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root hands the data dir to another OS user")
+@pytest.mark.parametrize("planted", ["symlink", "writable by others"])
+def test_root_refuses_a_parent_dir_someone_else_could_change(planted: str) -> None:
+    base = Path(tempfile.mkdtemp(prefix="airline-test-planted-"))
+    try:
+        elsewhere = base / "elsewhere"
+        elsewhere.mkdir()
+        parent = base / "parent"
+        if planted == "symlink":
+            parent.symlink_to(elsewhere)
+        else:
+            parent.mkdir()
+            parent.chmod(0o777)
+        server = PostgresServer(parent / "data", free_port())
+        with pytest.raises(RuntimeError, match="owned by root and writable by no one else"):
+            server.start()
+        assert list(elsewhere.iterdir()) == []
+    finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -3,16 +3,19 @@
 `ensure_postgres(url)` takes the cheapest route that yields a database reachable at `url`:
 use a server that already accepts the credentials; else provision role and database on a
 server we can reach as superuser; else run a private cluster from the Debian server binaries
-(`.stack/postgres/`). Postgres refuses to run as root, so as root the cluster belongs to the
-`postgres` OS user and every server command goes through `runuser`.
+in `private_cluster_dir()`. Postgres refuses to run as root, so as root the cluster belongs to
+the `postgres` OS user, every server command goes through `runuser`, and the cluster lives
+outside the clone, which that user may not be able to enter (root's home is 0700).
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,17 +25,36 @@ from urllib.parse import unquote, urlsplit
 import psycopg2
 from airline_core.logging import get_logger
 
+from airline_devstack import paths
 from airline_devstack._proc import port_open
-from airline_devstack.paths import stack_dir
 
 log = get_logger(__name__)
 
 DEFAULT_DATABASE_URL = "postgresql://airline:airline@localhost:5432/airline_dw"
 _SERVER_OS_USER = "postgres"
+#: Where a root-run stack keeps its cluster: every user can enter it, and unlike /tmp it is kept
+#: across reboots, as the warehouse keeps earlier demo runs.
+_ROOT_CLUSTER_BASE = Path("/var/tmp")
 
 
 class PostgresUnavailableError(RuntimeError):
     """No PostgreSQL server binaries here (Debian: `apt-get install postgresql`)."""
+
+
+def private_cluster_dir() -> Path:
+    """The data dir of the stack's private cluster: `$AIRLINE_STACK_POSTGRES_DIR`, else
+    `<stack dir>/postgres`, or as root `/var/tmp/airline-stack-<hash>/postgres`.
+
+    The hash is of the stack dir's path, so each clone keeps its own cluster and a later
+    `down` or `status` finds it again.
+    """
+    configured = paths.settings().postgres_dir
+    if configured:
+        return Path(configured).absolute()
+    if os.geteuid() != 0:
+        return paths.stack_dir() / "postgres"
+    digest = hashlib.sha256(str(paths.stack_dir()).encode()).hexdigest()[:12]
+    return _ROOT_CLUSTER_BASE / f"airline-stack-{digest}" / "postgres"
 
 
 @dataclass(frozen=True)
@@ -128,7 +150,8 @@ class PostgresServer:
     """
 
     def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir = Path(data_dir).resolve()
+        # Not resolve(): `_prepare_paths` must see a symlink planted where the dir should be.
+        self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
 
@@ -154,6 +177,13 @@ class PostgresServer:
         if port_open("127.0.0.1", self.port):
             raise RuntimeError(f"port {self.port} is already in use by another server")
         self._prepare_paths()
+        log.info(
+            "starting a private Postgres cluster",
+            port=self.port,
+            data_dir=str(self.data_dir),
+            log=str(self.log_path),
+            os_user=_SERVER_OS_USER if os.geteuid() == 0 else None,
+        )
         if not (self.data_dir / "PG_VERSION").is_file():
             self._initdb()
         self._run(
@@ -167,20 +197,30 @@ class PostgresServer:
             self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
 
     def _prepare_paths(self) -> None:
-        """As root, hand the data dir and log file to the OS user that runs the server."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path.touch()
-        if os.geteuid() != 0:
+        """Create the data dir; as root, in a parent only root can change, and hand the data
+        dir and log file to the OS user that runs the server."""
+        as_root = os.geteuid() == 0
+        try:
+            if as_root:
+                _root_only_dir(self.data_dir.parent)
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.log_path.touch()
+        except OSError as e:
+            raise RuntimeError(
+                f"cannot create the Postgres data dir {self.data_dir} "
+                f"(AIRLINE_STACK_POSTGRES_DIR): {e}"
+            ) from e
+        if not as_root:
             return
         for parent in self.data_dir.parents:
             if not os.stat(parent).st_mode & 0o001:
                 raise RuntimeError(
                     f"{parent} is not searchable by the {_SERVER_OS_USER!r} OS user that runs "
-                    "the server; put the data dir under a world-searchable path"
+                    "the server; set AIRLINE_STACK_POSTGRES_DIR to a world-searchable path"
                 )
         account = pwd.getpwnam(_SERVER_OS_USER)
         for path in (self.data_dir, self.log_path):
-            os.chown(path, account.pw_uid, account.pw_gid)
+            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
     def _initdb(self) -> None:
         self._run(
@@ -196,13 +236,47 @@ class PostgresServer:
             conf.write(settings)
 
     def _run(self, tool: str, *args: str, check: bool = True) -> int:
+        """Run a server tool to its end even when we are interrupted (Ctrl-C, SIGTERM).
+
+        Killing `pg_ctl start` or `initdb` halfway would leave a server that comes up after
+        our clean-up looked, or a half-made data dir. In its own session the tool does not
+        get the terminal's Ctrl-C, and on our interrupt we wait for it before unwinding.
+        """
         argv = [str(bin_dir() / tool), *args]
         if os.geteuid() == 0:  # postgres refuses to run as root
             argv = ["runuser", "-u", _SERVER_OS_USER, "--", *argv]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if check and result.returncode != 0:
-            raise RuntimeError(f"{tool} failed:\n{result.stdout}{result.stderr}")
-        return result.returncode
+        with subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        ) as process:  # fmt: skip
+            try:
+                stdout, stderr = process.communicate()
+            except BaseException:
+                process.communicate()
+                raise
+        if check and process.returncode != 0:
+            raise RuntimeError(f"{tool} failed:\n{stdout}{stderr}")
+        return process.returncode
+
+
+def _root_only_dir(path: Path) -> None:
+    """Make `path` (mode 0755) or check that it is a real directory only root can change.
+
+    Its name under /var/tmp is predictable, so another user could plant a directory or a
+    symlink there first, and root's chown of the log file would then act on their choice.
+    """
+    try:
+        path.mkdir(parents=True)
+        path.chmod(0o755)  # searchable by the server's OS user whatever our umask
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise RuntimeError(
+            f"{path} must be a directory owned by root and writable by no one else (it holds "
+            "the Postgres data dir and log that root hands to the postgres OS user); remove "
+            "it, or set AIRLINE_STACK_POSTGRES_DIR elsewhere"
+        )
 
 
 @dataclass(frozen=True)
@@ -234,7 +308,7 @@ def ensure_postgres(
     database_url: str = DEFAULT_DATABASE_URL, data_dir: Path | None = None
 ) -> EnsuredPostgres:
     """Make `database_url` connectable, starting a private cluster in `data_dir` (default
-    `.stack/postgres/`) on the URL's port only as a last resort."""
+    `private_cluster_dir()`) on the URL's port only as a last resort."""
     if can_connect(database_url):
         return EnsuredPostgres(database_url, "existing", None)
     target = DatabaseUrl.parse(database_url)
@@ -247,7 +321,7 @@ def ensure_postgres(
             f"a server listens on {target.host}:{target.port} but rejects {target.user!r} and "
             "gives no superuser access; fix its credentials or point DATABASE_URL elsewhere"
         )
-    server = PostgresServer(data_dir or stack_dir() / "postgres", target.port)
+    server = PostgresServer(data_dir or private_cluster_dir(), target.port)
     server.start()
     provision(server.admin, target)
     return EnsuredPostgres(database_url, "private", server)
