@@ -18,7 +18,7 @@ LINT_PATHS := libs services jobs tools tests benchmarks
 SPACE := $(subst x, ,x)
 MYPYPATH := $(subst $(SPACE),:,$(wildcard libs/*/src services/*/src jobs/*/src tools/*/src))
 
-.PHONY: setup system-deps test lint demo up down k8s-check bench evaluate
+.PHONY: setup system-deps test lint demo up down k8s-check k8s-e2e bench evaluate
 
 setup: $(STAMP)
 
@@ -56,6 +56,12 @@ evaluate: setup
 
 k8s-check: setup
 	$(VENV)/bin/pytest tests/k8s -m k8s $(PYTEST_ARGS)
+
+# The four images built with podman from ./Dockerfile (offline, from a wheelhouse of uv.lock),
+# the chart rendered and its workloads played as containers against a real Kafka and Postgres:
+# the pipeline reconciled end to end (tests/k8s/test_k8s_containers.py). About 3 min cold.
+k8s-e2e: system-deps setup
+	$(VENV)/bin/pytest tests/k8s/test_k8s_containers.py -m containers $(PYTEST_ARGS)
 
 # One benchmark per component, from benchmarks/ (built on libs/testkit only): the producer and
 # the engine core in process (no broker), the lake writer on a throwaway Kafka, the ETL on a

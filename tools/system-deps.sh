@@ -2,7 +2,9 @@
 # Installs the system packages the local stack needs, only those missing (quick when all are
 # there): a JDK and Maven (the real Apache Kafka broker runs from Maven Central jars), the
 # Postgres server, redis-server, npm (helm + kubectl come from an npm package), and prometheus
-# (its promtool checks and unit-tests the chart's alerting rules; the server is not started).
+# (its promtool checks and unit-tests the chart's alerting rules; the server is not started),
+# and podman with runc, catatonit (its pods' pause process) and mmdebstrap (a base image without
+# a registry) for `make k8s-e2e`.
 # Debian/Ubuntu with apt; as root, or with sudo available.
 set -euo pipefail
 
@@ -13,6 +15,10 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v npm >/dev/null || missing+=(npm)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v podman >/dev/null || missing+=(podman)
+command -v runc >/dev/null || missing+=(runc)
+command -v catatonit >/dev/null || missing+=(catatonit)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 ((${#missing[@]})) || exit 0
 
 echo "system-deps: installing ${missing[*]}" >&2

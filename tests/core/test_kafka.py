@@ -68,3 +68,34 @@ def test_is_fatal_covers_the_fatal_event_and_fatal_errors() -> None:
     assert not is_fatal(KafkaError(KafkaError._TRANSPORT))
     assert not is_fatal(KafkaError(KafkaError._PARTITION_EOF))
     assert not is_fatal(None)
+
+
+LIBRDKAFKA_LOGS = """
+import sys
+from airline_core import config
+from airline_core.config import KafkaSettings, LogSettings
+from airline_core.kafka import make_producer
+from airline_core.logging import configure_logging
+configure_logging(LogSettings(format="json", level="DEBUG"), component="probe")
+kafka = config.from_values(KafkaSettings, {"KAFKA_BOOTSTRAP_SERVERS": sys.argv[1]}, environ={})
+producer = make_producer(kafka, "probe", extra={"debug": "broker", "log_level": 7})
+for _ in range(10):
+    producer.poll(0.1)
+"""
+
+
+def test_librdkafka_logs_are_json_lines() -> None:
+    """librdkafka's own log lines (written by its threads, not by Python) arrive as structlog
+    JSON events: a pod's ``kubectl logs`` has no ``%7|…`` lines between the JSON ones."""
+    import json
+
+    from airline_testkit.net import free_port
+    result = subprocess.run([str(VENV_BIN / "python"), "-c", LIBRDKAFKA_LOGS,
+                             f"127.0.0.1:{free_port()}"], capture_output=True, text=True,
+                            timeout=60, check=True)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # every line is JSON, or this fails
+    native = [e for e in events if e.get("module") == "librdkafka"]
+    assert native, f"no librdkafka events among {len(events)} lines"
+    assert {"facility", "client", "event", "level"} <= native[0].keys()
+    assert any(e["facility"] == "BROKER" for e in native)

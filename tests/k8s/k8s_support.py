@@ -19,6 +19,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from airline_testkit.kafka import create_topic
 from kubernetes_validate.utils import SchemaNotFoundError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,20 +35,15 @@ RELEASE = NAMESPACE = "airline"
 VENV_BIN = Path(sys.executable).parent
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob")
 
-#: Chart values key -> (distribution and console script, Python package, Dockerfile).
+#: The one Dockerfile all four images are built from (build args COMPONENT and SOURCE).
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+#: Chart values key -> (distribution and console script, Python package, source directory).
 COMPONENTS: dict[str, tuple[str, str, Path]] = {
-    "producer": (
-        "airline-producer",
-        "airline_producer",
-        REPO_ROOT / "services/producer/Dockerfile",
-    ),
-    "engine": ("airline-engine", "airline_engine", REPO_ROOT / "services/engine/Dockerfile"),
-    "lakeWriter": (
-        "airline-lake-writer",
-        "airline_lake_writer",
-        REPO_ROOT / "services/lake-writer/Dockerfile",
-    ),
-    "etl": ("airline-etl", "airline_etl", REPO_ROOT / "jobs/etl/Dockerfile"),
+    "producer": ("airline-producer", "airline_producer", REPO_ROOT / "services/producer"),
+    "engine": ("airline-engine", "airline_engine", REPO_ROOT / "services/engine"),
+    "lakeWriter": ("airline-lake-writer", "airline_lake_writer",
+                   REPO_ROOT / "services/lake-writer"),
+    "etl": ("airline-etl", "airline_etl", REPO_ROOT / "jobs/etl"),
 }
 SERVICES = ("producer", "engine", "lakeWriter")
 
@@ -296,3 +292,17 @@ def resolve_env(
         else:
             raise AssertionError(f"unsupported valueFrom in {item}")
     return env
+
+
+def apply_kafka_topics(rendered: list[dict[str, Any]], bootstrap: str) -> list[str]:
+    """Create the KafkaTopic resources' topics, as Strimzi's topic operator would."""
+    return [
+        create_topic(
+            bootstrap,
+            t["spec"]["topicName"],
+            t["spec"]["partitions"],
+            replicas=t["spec"]["replicas"],
+            config={k: str(v) for k, v in t["spec"]["config"].items()},
+        )
+        for t in of_kind(rendered, "KafkaTopic")
+    ]

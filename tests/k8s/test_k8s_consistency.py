@@ -22,6 +22,7 @@ from k8s_support import (
     CHART,
     CI_VALUES,
     COMPONENTS,
+    DOCKERFILE,
     REPO_ROOT,
     SERVICES,
     SKAFFOLD,
@@ -261,10 +262,12 @@ def test_skaffold_images_match_chart_values_and_dockerfiles(rendered_default: Ob
     assert (REPO_ROOT / release["chartPath"]).resolve() == CHART.resolve()
     templates = release["setValueTemplates"]
     values = chart_values()
-    for component, (dist, _, dockerfile) in COMPONENTS.items():
+    for component, (dist, _, source) in COMPONENTS.items():
         artifact = artifacts[dist]
         assert artifact["context"] == "."
-        assert (REPO_ROOT / artifact["docker"]["dockerfile"]).resolve() == dockerfile.resolve()
+        assert (REPO_ROOT / artifact["docker"]["dockerfile"]).resolve() == DOCKERFILE
+        assert artifact["docker"]["buildArgs"] == {
+            "COMPONENT": dist, "SOURCE": source.relative_to(REPO_ROOT).as_posix()}
         name = template_name(dist)
         assert templates[f"{component}.image.repository"] == f"{{{{.IMAGE_REPO_{name}}}}}"
         assert templates[f"{component}.image.tag"] == f"{{{{.IMAGE_TAG_{name}}}}}"
@@ -275,10 +278,16 @@ def test_skaffold_images_match_chart_values_and_dockerfiles(rendered_default: Ob
 
 
 def test_container_command_is_the_images_entrypoint(rendered_default: Objects) -> None:
-    for component, (dist, _, dockerfile) in COMPONENTS.items():
+    """The image's entrypoint is a link to the COMPONENT's console script; the chart names the
+    script itself (on the image's PATH), so both run the same program."""
+    text = DOCKERFILE.read_text()
+    entrypoints = re.findall(r"^ENTRYPOINT\s+(\[.*\])\s*$", text, re.M)
+    assert entrypoints and json.loads(entrypoints[-1]) == ["/app/.venv/bin/entrypoint"]
+    assert 'ln -s "${COMPONENT}" /app/.venv/bin/entrypoint' in text
+    assert "PATH=/app/.venv/bin:$PATH" in text
+    for component, (dist, _, _) in COMPONENTS.items():
         (container,) = pod_spec(component_workload(rendered_default, component))["containers"]
-        entrypoints = re.findall(r"^ENTRYPOINT\s+(\[.*\])\s*$", dockerfile.read_text(), re.M)
-        assert entrypoints and json.loads(entrypoints[-1]) == container["command"] == [dist]
+        assert container["command"] == [dist]
 
 
 def infra_postgres_cluster() -> dict[str, Any]:

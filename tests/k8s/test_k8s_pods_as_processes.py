@@ -30,12 +30,14 @@ from typing import Any
 import pytest
 import yaml
 from airline_devstack.prometheus_server import PrometheusServer, prometheus_bin, scrape_config
-from airline_testkit.kafka import create_topic, read_to_end
+from airline_testkit.kafka import read_to_end
 from airline_testkit.net import free_port
 from k8s_support import (
     CHART,
     COMPONENTS,
+    DOCKERFILE,
     VENV_BIN,
+    apply_kafka_topics,
     chart_values,
     component_workload,
     of_kind,
@@ -177,13 +179,13 @@ def pods(
     database = chart_values()["database"]
     operator_secret = {f"Secret/{database['existingSecret']}": {database["uriKey"]: warehouse_url}}
     pods: dict[str, Pod] = {}
-    for component, (dist, _, dockerfile) in COMPONENTS.items():
+    for component, (dist, _, _) in COMPONENTS.items():
         workload = component_workload(rendered, component)
         (container,) = pod_spec(workload)["containers"]
         script = VENV_BIN / container["command"][0]
         if not script.exists():
             pytest.skip(f"console script {script} is missing: {dist} is not installed yet")
-        env = image_env(dockerfile) | resolve_env(
+        env = image_env(DOCKERFILE) | resolve_env(
             container,
             rendered,
             {"metadata.name": f"{workload['metadata']['name']}-0"},
@@ -208,20 +210,6 @@ def pods(
         env["TMPDIR"] = str(workdir)
         pods[component] = Pod(component, [str(script), *container.get("args", [])], env, workdir)
     return pods
-
-
-def apply_kafka_topics(rendered: list[dict[str, Any]], bootstrap: str) -> list[str]:
-    """Create the KafkaTopic resources' topics, as Strimzi's topic operator would."""
-    return [
-        create_topic(
-            bootstrap,
-            t["spec"]["topicName"],
-            t["spec"]["partitions"],
-            replicas=t["spec"]["replicas"],
-            config={k: str(v) for k, v in t["spec"]["config"].items()},
-        )
-        for t in of_kind(rendered, "KafkaTopic")
-    ]
 
 
 def committed_records(bootstrap: str, topic: str) -> int:

@@ -16,9 +16,28 @@ from confluent_kafka.admin import AdminClient
 
 from airline_core.config import KafkaSettings
 from airline_core.errors import MissingTopicError, TopicLayoutError
+from airline_core.logging import get_logger
 from airline_core.topics import PARTITIONER, Topic, physical_name
 
 Consumer = _Consumer
+
+
+class LibrdkafkaLog:
+    """librdkafka's own log lines as structlog events, so that ``kubectl logs`` of a service
+    stays one JSON object per line (librdkafka otherwise writes ``%4|…`` lines to stderr).
+
+    confluent-kafka calls ``log(level, "%s [%s] %s", facility, client name, message)`` from the
+    client's poll, with a standard ``logging`` level; structlog's level filter applies."""
+
+    def __init__(self) -> None:
+        self._log = get_logger("librdkafka")
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        if len(args) == 3:
+            facility, client, message = args
+            self._log.log(level, str(message), facility=facility, client=client)
+        else:
+            self._log.log(level, fmt % args if args else fmt)
 
 
 def client_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
@@ -27,6 +46,7 @@ def client_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
         "bootstrap.servers": kafka.bootstrap_servers,
         "security.protocol": kafka.security_protocol,
         "client.id": client_id,
+        "logger": LibrdkafkaLog(),
     }
     if kafka.sasl_mechanism:
         config["sasl.mechanism"] = kafka.sasl_mechanism
