@@ -110,7 +110,14 @@ SELECT format('CREATE ROLE %I LOGIN', :'role')
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'password') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'dbname', :'role')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'dbname') \gexec
+SELECT format('CREATE ROLE %I LOGIN', :'reader')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'reader') \gexec
+SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'reader', :'reader_password') \gexec
 """
+
+#: The read-only reader BI tools (Tableau, Grafana) log in as, with its dev password (the same
+#: as k8s/postgres.yaml's); the ETL's migration 007 grants it SELECT on the review objects.
+BI_READER, BI_READER_PASSWORD = "airline_bi", "airline_bi"
 
 
 @dataclass(frozen=True)
@@ -132,8 +139,10 @@ class SuperuserAccess:
 
 
 def provision(admin: SuperuserAccess, target: DatabaseUrl) -> None:
-    """Create the login role (or reset its password) and its database if missing."""
-    variables = {"role": target.user, "password": target.password, "dbname": target.dbname}
+    """Create the login role (or reset its password) and its database if missing, and the
+    read-only BI reader."""
+    variables = {"role": target.user, "password": target.password, "dbname": target.dbname,
+                 "reader": BI_READER, "reader_password": BI_READER_PASSWORD}
     args = [arg for key, value in variables.items() for arg in ("-v", f"{key}={value}")]
     result = admin.psql(*args, stdin=_PROVISION_SQL)
     if result.returncode != 0:
