@@ -171,6 +171,7 @@ def played(k8s_tools: Tools, built_images: dict[str, str], kafka_bootstrap: str,
     # What CloudNativePG creates for the Cluster's owner, and what the chart reads by default.
     secrets = {**playable.secrets, "postgres-app": {
         "uri": base64.b64encode(isolated_database_url.encode()).decode()}}
+    _cleanup(playable, volume, list(secrets))  # what a killed earlier run may have left
     try:
         apply_kafka_topics(rendered, kafka_bootstrap)
         for name, data in secrets.items():

@@ -8,13 +8,10 @@ pods behave.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from airline_devstack.paths import cache_dir
 
@@ -76,9 +73,3 @@ def image_exists(ref: str) -> bool:
     """Whether the local store holds ``ref``."""
     return podman("image", "exists", ref, check=False).returncode == 0
 
-
-def inspect(kind: str, names: Sequence[str]) -> list[dict[str, Any]]:
-    """``podman KIND inspect NAMES`` as parsed JSON (kind: container, image, pod, volume)."""
-    if not names:
-        return []
-    return list(json.loads(podman(kind, "inspect", *names).stdout))
