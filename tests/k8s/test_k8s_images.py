@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass
@@ -241,3 +242,21 @@ def test_every_copy_source_is_in_the_context(component: str, context_files: list
             source = source.rstrip("/")
             assert any(f == source or f.startswith(source + "/") for f in context_files), \
                 f"COPY {source}: not in the build context (.dockerignore?)"
+
+
+def test_the_wheelhouse_takes_what_the_base_images_interpreter_asks_for() -> None:
+    """The lock's markers are evaluated for the image's python (Debian's 3.11.2), not the
+    host's: redis needs async-timeout below 3.11.3, and numpy has one pin per Python line."""
+    if shutil.which("uv") is None:
+        pytest.skip("uv is not on PATH")
+    lines = images.locked_requirements("airline-producer")
+    debian = {"python_full_version": "3.11.2", "python_version": "3.11", "sys_platform": "linux",
+              "platform_machine": "x86_64", "implementation_name": "cpython",
+              "platform_python_implementation": "CPython", "os_name": "posix"}
+    names = {line.split("==")[0]: line for line in images.for_environment(lines, debian)}
+    assert "async-timeout" in names
+    assert names["numpy"].startswith("numpy==2.4.6 --hash=sha256:"), names["numpy"][:40]
+    later = images.for_environment(lines, {**debian, "python_full_version": "3.12.1",
+                                           "python_version": "3.12"})
+    assert not any(line.startswith("async-timeout") for line in later)
+    assert all(";" not in line for line in later), "markers are removed once evaluated"
