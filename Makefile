@@ -63,17 +63,9 @@ k8s-check: setup
 k8s-e2e: system-deps setup
 	$(VENV)/bin/pytest tests/k8s/test_k8s_containers.py -m containers $(PYTEST_ARGS)
 
-# One benchmark per component, from benchmarks/ (built on libs/testkit only): the producer and
-# the engine core in process (no broker), the lake writer on a throwaway Kafka, the ETL on a
-# throwaway Postgres (a few minutes in all; bigger runs by hand, see benchmarks/__init__.py).
-# The comparison of each stage with its peer (engine vs the same logic on Quix Streams, lake
-# writer, ETL at 10M events) is the next step; each component's docs quote its numbers.
+# Every stage against its peer in one run, on one throwaway Kafka broker and Postgres (see
+# benchmarks/__main__.py): the table on stdout and in bench/results/latest.{json,md}.
+# BENCH_ARGS: e.g. --rounds 5, --stages engine,latency, --quick (a smoke run of the harness).
+BENCH_ARGS ?=
 bench: system-deps setup
-	@echo "== producer simulation (in process) =="
-	$(VENV)/bin/python -m benchmarks.producer --flights 216 --days 3
-	@echo "== engine core: decode + track + forecast + policy (in process, CPU time) =="
-	$(VENV)/bin/python -m benchmarks.engine --flights 400
-	@echo "== lake writer: landing rate on a throwaway broker =="
-	$(VENV)/bin/python -m benchmarks.lake_writer 100000
-	@echo "== ETL: full load of a built lake on a throwaway Postgres, and a raw COPY baseline =="
-	$(VENV)/bin/python -m benchmarks.etl --flights 200 --bookings 100
+	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)

@@ -140,8 +140,9 @@ def machine(bench: Bench) -> dict[str, Any]:
     with contextlib.suppress(Exception):
         from airline_devstack.kafka_broker import resolve_kafka_jars
 
-        jars = sorted(p.name for p in resolve_kafka_jars().glob("kafka_*.jar"))
-        info["kafka"] = jars[0] if jars else ""
+        for jar in sorted(resolve_kafka_jars().glob("kafka_*.jar")):  # kafka_2.13-4.4.0.jar
+            info["kafka"] = jar.stem.rsplit("-", 1)[-1]
+            break
     if bench.database_url:
         with contextlib.suppress(Exception):
             import psycopg2
