@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from benchmarks.__main__ import STAGES
 from benchmarks.harness import ROOT, Result, alternate, markdown, write
 
