@@ -3,23 +3,14 @@ warehouse the ETL builds and can write, create or read bookkeeping nothing."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import psycopg2
 import pytest
-from airline_devstack.postgres import BI_READER, BI_READER_PASSWORD
+from airline_devstack.postgres import BI_READER, as_bi_reader
 from airline_etl.warehouse import migrate
 from psycopg2 import errors
 
 pytestmark = pytest.mark.postgres
 DENIED = r"permission denied|must be owner"
-
-
-def as_reader(url: str) -> str:
-    """The same database and search_path, logged in as the BI reader."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{BI_READER}:{BI_READER_PASSWORD}@{host}"))
 
 
 def review_objects(url: str) -> tuple[list[str], list[str]]:
@@ -45,7 +36,7 @@ def test_the_bi_reader_reads_every_review_object_and_nothing_else(
     assert {"dim_flight", "fact_booking", "v_inventory_trend", "v_promotion_annotations",
             "v_booking_pressure"} <= set(review)
     assert {"etl_event_ledger", "schema_migrations"} <= set(bookkeeping)
-    reader = psycopg2.connect(as_reader(isolated_database_url))
+    reader = psycopg2.connect(as_bi_reader(isolated_database_url))
     reader.autocommit = True
     try:
         with reader.cursor() as cur:

@@ -119,3 +119,18 @@ def test_a_successful_push_replaces_the_group_with_the_last_success() -> None:
     assert (method, path) == ("PUT", "/metrics/job/airline-etl")
     assert b"airline_etl_last_success_timestamp_seconds 1.7e+09" in body
     assert b"airline_etl_exit_code 0.0" in body
+
+
+def test_the_namespace_is_a_grouping_key_of_the_push() -> None:
+    """Each release's ETL has its own group: one namespace's run never replaces another's."""
+    from airline_etl import metrics
+
+    gateway = _Gateway()
+    gateway.serve(2)
+    address = f"127.0.0.1:{gateway.server.server_port}"
+    metrics.push(address, succeeded=True, namespace="airline-staging")
+    metrics.push(address, succeeded=False, namespace="airline-staging")
+    gateway.close()
+    assert [(m, p) for m, p, _ in gateway.received] == [
+        ("PUT", "/metrics/job/airline-etl/namespace/airline-staging"),
+        ("POST", "/metrics/job/airline-etl/namespace/airline-staging")]

@@ -69,6 +69,21 @@ def test_alerts_have_a_severity_and_say_what_to_do() -> None:
         assert alert["alert"].startswith("Airline"), alert["alert"]
 
 
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    return {re.sub(r"[^a-z0-9 _-]", "", m.group(1).strip().lower()).replace(" ", "-")
+            for m in re.finditer(r"^#+ (.+)$", markdown, flags=re.MULTILINE)}
+
+
+def test_each_alert_links_its_own_section_of_the_runbook() -> None:
+    runbook = CHART.parent.parent / "docs" / "runbook.md"
+    anchors = _anchors(runbook.read_text())
+    for alert in _alerts():
+        url = alert["annotations"].get("runbook_url", "")
+        assert url == f"docs/runbook.md#{alert['alert'].lower()}", alert["alert"]
+        assert alert["alert"].lower() in anchors, f"docs/runbook.md has no section {alert['alert']}"
+
+
 def _exported_metric_names() -> set[str]:
     """Every series name the components expose, as Prometheus sees it (``_total`` on
     counters, ``_bucket``/``_sum``/``_count`` on histograms)."""
@@ -100,4 +115,9 @@ def test_the_prometheus_rule_is_gated_labelled_and_carries_the_file(
     assert not of_kind(rendered_default, "PrometheusRule")
     (rule,) = of_kind(rendered_ci["monitoring-values.yaml"], "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert rule["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+    expected = yaml.safe_load(RULES.read_text())["groups"]
+    base = "https://git.example.com/airline-streaming/blob/main/"  # ci/monitoring-values.yaml
+    for group in expected:
+        for alert in group["rules"]:
+            alert["annotations"]["runbook_url"] = base + alert["annotations"]["runbook_url"]
+    assert rule["spec"]["groups"] == expected

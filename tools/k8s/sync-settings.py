@@ -38,6 +38,7 @@ CHART_SET = frozenset(
         "REDIS_URL",
         "LAKE_DIR",
         "PUSHGATEWAY_URL",
+        "PUSHGATEWAY_NAMESPACE",
         "DATABASE_URL",
     }
 )

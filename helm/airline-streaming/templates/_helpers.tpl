@@ -171,6 +171,7 @@ lake:
   LAKE_DIR: {{ $v.lake.mountPath | quote }}
 pushgateway:
   PUSHGATEWAY_URL: {{ $v.etl.pushgatewayUrl | quote }}
+  PUSHGATEWAY_NAMESPACE: {{ .Release.Namespace | quote }}
 {{- end -}}
 
 {{/* Which shared groups each component reads. */}}

@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics.LAST_SUCCESS.set_to_current_time()
     if settings.pushgateway_url:
         try:
-            metrics.push(settings.pushgateway_url, succeeded=code == EXIT_OK)
+            metrics.push(settings.pushgateway_url, succeeded=code == EXIT_OK,
+                         namespace=settings.pushgateway_namespace)
         except OSError as e:
             log.warning("metrics push failed", error=str(e))
     return code

@@ -36,17 +36,19 @@ RUNS: Final = Counter("airline_etl_runs", "runs by outcome (in this process)", [
                       registry=REGISTRY)
 
 
-def push(gateway: str, succeeded: bool) -> None:
-    """Push the run's metrics under job ``airline-etl``.
+def push(gateway: str, succeeded: bool, namespace: str = "") -> None:
+    """Push the run's metrics under job ``airline-etl`` (and ``namespace``, when given).
 
     A successful run replaces the job's whole group (PUT), its new last-success time included.
     A failed run only replaces the metrics it pushes (POST) and never pushes the last-success
     time, so the Pushgateway keeps the previous success's, and ``AirlineEtlStale`` measures
     the time since the last run that really succeeded."""
+    grouping = {"namespace": namespace} if namespace else None
     if succeeded:
-        push_to_gateway(gateway, job=JOB, registry=_Both(), timeout=10)
+        push_to_gateway(gateway, job=JOB, registry=_Both(), grouping_key=grouping, timeout=10)
     else:
-        pushadd_to_gateway(gateway, job=JOB, registry=REGISTRY, timeout=10)
+        pushadd_to_gateway(gateway, job=JOB, registry=REGISTRY, grouping_key=grouping,
+                           timeout=10)
 
 
 JOB: Final = "airline-etl"

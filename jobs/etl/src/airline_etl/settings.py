@@ -22,6 +22,10 @@ class Settings:
     pushgateway_url: str = setting(
         "PUSHGATEWAY_URL", "", "Prometheus Pushgateway (host:port or URL) to push run metrics to "
         "(empty: do not push)")
+    pushgateway_namespace: str = setting(
+        "PUSHGATEWAY_NAMESPACE", "", "namespace label of the pushed metrics (a grouping key, so "
+        "each release's ETL has its own group and the alerts and dashboards select it by "
+        "namespace; the chart sets the release's; empty: no namespace label)")
     max_reject_share: float = setting(
         "ETL_MAX_REJECT_SHARE", 0.01,
         "largest share of invalid lines (0..1) a run tolerates; above it nothing is loaded and "

@@ -20,7 +20,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg2
 from airline_core.logging import get_logger
@@ -118,6 +118,13 @@ SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'reader', :'reader_password') 
 #: The read-only reader BI tools (Tableau, Grafana) log in as, with its dev password (the same
 #: as k8s/postgres.yaml's); the ETL's migration 007 grants it SELECT on the review objects.
 BI_READER, BI_READER_PASSWORD = "airline_bi", "airline_bi"
+
+
+def as_bi_reader(url: str) -> str:
+    """``url`` (same host, database and options) logged in as the BI reader."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{BI_READER}:{BI_READER_PASSWORD}@{host}"))
 
 
 @dataclass(frozen=True)
