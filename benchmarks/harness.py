@@ -150,7 +150,8 @@ def machine(bench: Bench) -> dict[str, Any]:
             with contextlib.closing(psycopg2.connect(bench.database_url)) as conn, \
                     conn.cursor() as cur:
                 cur.execute("SHOW server_version")
-                info["postgres"] = cur.fetchone()[0]
+                row = cur.fetchone()
+                info["postgres"] = row[0] if row else "?"
     return info
 
 

@@ -140,7 +140,7 @@ def test_every_business_query_runs_as_the_bi_reader_on_a_loaded_warehouse(
             for panel in dashboard["panels"]:
                 for target in panel["targets"]:
                     cur.execute(_expand(target["rawSql"], routes))
-                    columns = [d.name for d in cur.description]
+                    columns = [d.name for d in cur.description or ()]
                     rows = cur.fetchall()
                     if target["format"] == "time_series":
                         assert columns[0] == "time", f"{panel['title']}: no time column first"
