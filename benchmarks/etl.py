@@ -1,135 +1,167 @@
-"""ETL load-rate benchmark: build a lake of about N events, then time a full load.
+"""``python -m benchmarks.etl``: the ETL's full load against a raw ``COPY`` of the same rows.
 
-    .venv/bin/python -m benchmarks.etl --flights 1000 --bookings 200 \\
-        --lake /tmp/etl-bench-lake --database-url postgresql://...
+The lake is the testkit's world (every event type, no rejects) copied with distinct ids
+(:func:`airline_testkit.lake.write_copies`) in the lake writer's layout, built once per size.
+Each round loads it into a fresh schema of the run's Postgres:
 
-The lake is the testkit's world (:func:`airline_testkit.events.make_world`, every event type)
-in the lake writer's layout, built once per ``--lake`` dir (without ``--lake``: in a temp dir,
-removed afterwards). Without ``--database-url`` a throwaway Postgres is started (and removed),
-as the lake writer's benchmark starts its own broker. Prints distinct events per second end to
-end and per phase, and a raw COPY baseline (the same ledger rows COPYed into an unindexed
-table) for comparison.
+- ``airline-etl`` (``ETL_FULL=true``, its console script): lake → validated, deduplicated gold
+  parquet and the typed warehouse; events/s over the process's wall time, and its peak RSS
+  (``wait4``'s ``ru_maxrss``);
+- the peers: every warehouse table the ETL just filled, dumped (``COPY TO``) and loaded again
+  with ``COPY FROM`` into an empty copy of itself, once with the same indexes and constraints
+  (``LIKE … INCLUDING ALL``) and once bare; the same rows in the same tables with none of the
+  reading, validating and transforming, so its rate (lake events per second of COPY) is the
+  ceiling of the load step.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
-import shutil
-import tempfile
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
-import polars as pl
 import psycopg2
-from airline_core.config import from_values
-from airline_devstack.postgres import DatabaseUrl, PostgresServer, provision
-from airline_etl import app, lake, tables, transform
-from airline_etl.settings import Settings
-from airline_testkit.events import make_world
-from airline_testkit.lake import write_world
-from airline_testkit.net import free_port
+from airline_testkit.lake import write_copies
+from psycopg2 import sql
+
+from benchmarks.harness import Bench, Result, alternate, say, standalone
+
+ETL = Path(sys.executable).with_name("airline-etl")
 
 
 @contextlib.contextmanager
-def throwaway_database() -> Iterator[str]:
-    """A private Postgres cluster with an empty warehouse database, removed afterwards."""
-    base = Path(tempfile.mkdtemp(prefix="etl-bench-pg-"))
-    base.chmod(0o755)  # the `postgres` OS user must enter it when run as root
-    server = PostgresServer(base / "data", free_port())
+def fresh_schema(database_url: str, name: str) -> Iterator[tuple[str, str]]:
+    """A new schema and ``database_url`` with its ``search_path`` on it, dropped afterwards."""
+    schema = f"bench_{name}_{time.time_ns()}"
+    with contextlib.closing(psycopg2.connect(database_url)) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.commit()
+    sep = "&" if "?" in database_url else "?"
     try:
-        server.start()
-        url = server.url("airline", "airline", "airline_dw")
-        provision(server.admin, DatabaseUrl.parse(url))
-        yield url
+        yield schema, f"{database_url}{sep}options={quote(f'-csearch_path={schema}')}"
     finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        with contextlib.closing(psycopg2.connect(database_url)) as conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+            conn.commit()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Build (once) and load the benchmark lake."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.etl", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--flights", type=int, default=1000)
-    p.add_argument("--bookings", type=int, default=200)
-    p.add_argument("--lake", type=Path, help="lake dir (reused if built); default a temp dir")
-    p.add_argument("--database-url", help="warehouse; default a throwaway Postgres")
-    p.add_argument("--incremental-flights", type=int, default=0,
-                   help="after the full load, add this many flights and time an incremental run")
-    args = p.parse_args(argv)
-    with contextlib.ExitStack() as stack:
-        if args.lake is None:
-            args.lake = Path(tempfile.mkdtemp(prefix="etl-bench-lake-"))
-            stack.callback(shutil.rmtree, args.lake, ignore_errors=True)
-        if args.database_url is None:
-            args.database_url = stack.enter_context(throwaway_database())
-        run(args)
+def etl(url: str, lake: Path, work: Path) -> tuple[float, int]:
+    """One full load; (wall seconds, peak RSS in MiB)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATABASE_URL": url,
+           "LAKE_DIR": str(lake), "ETL_FULL": "true", "LOG_FORMAT": "json",
+           "LOG_LEVEL": "WARNING", "HOME": str(work)}
+    log = work / "etl.log"
+    started = time.monotonic()
+    with log.open("wb") as out:
+        child = subprocess.Popen([str(ETL)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    if child.returncode != 0:
+        raise RuntimeError(f"airline-etl failed ({child.returncode}): "
+                           f"{log.read_text()[-3000:]}")
+    return seconds, usage.ru_maxrss // 1024
 
 
-def run(args: argparse.Namespace) -> None:
-    """Build the lake unless it exists, load it in full (and incrementally), then COPY."""
-    if not (args.lake / "raw").exists():
-        t = time.monotonic()
-        total = 0
-        for chunk in range(0, args.flights, 100):
-            world = make_world(flights=min(100, args.flights - chunk),
-                               bookings_per_flight=args.bookings, tag=f"c{chunk}")
-            write_world(args.lake, world, partition=chunk // 100, roll_size=50_000)
-            total += sum(len(v) for v in world.by_topic.values())
-        print(f"lake: {total} events written in {time.monotonic() - t:.1f}s")
-    # With many bookings per flight the world books past departure (one booking every 10
-    # hours), and the contract rejects those metrics: a load-rate benchmark counts them as
-    # rejects (the summary shows how many) instead of stopping at the reject limit.
-    given = {"DATABASE_URL": args.database_url, "LAKE_DIR": str(args.lake), "ETL_FULL": "true",
-             "ETL_MAX_REJECT_SHARE": "1",
-             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
-    settings = from_values(Settings, given, environ={})
-    t = time.monotonic()
-    summary = app.run(settings)
-    seconds = time.monotonic() - t
-    print(summary.render())
-    events = summary.total_events
-    rows = sum(summary.staged.values())
-    print(f"ETL full load: {events} events ({rows} staged rows) in {seconds:.1f}s = "
-          f"{events / seconds:,.0f} events/s, {rows / seconds:,.0f} rows/s")
-    # An incremental run on top: a further batch of flights in new rolls (upsert path).
-    if args.incremental_flights:
-        extra = make_world(flights=args.incremental_flights, bookings_per_flight=args.bookings,
-                           tag=f"inc{time.time_ns()}")
-        write_world(args.lake, extra, partition=999, first=time.time_ns() // 1000,
-                    roll_size=50_000)
-        inc_settings = from_values(Settings, {**given, "ETL_FULL": "false"}, environ={})
-        t = time.monotonic()
-        inc = app.run(inc_settings)
-        inc_seconds = time.monotonic() - t
-        print(inc.render())
-        print(f"ETL incremental: {inc.total_events} events into a warehouse of {events} in "
-              f"{inc_seconds:.1f}s = {inc.total_events / inc_seconds:,.0f} events/s")
-    # Raw COPY baseline: the ledger rows of every topic into a bare table.
-    entries = lake.discover(args.lake)
-    ledgers = []
-    for topic in sorted({e.topic for e in entries}):
-        lines = pl.concat([lake.read_entry(args.lake, e) for e in entries if e.topic == topic])
-        ledgers.append(tables.ledger(transform.validate(lines, topic)))
-    frame = pl.concat(ledgers)
-    buf = io.BytesIO()
-    frame.write_csv(buf, include_header=False)
-    conn = psycopg2.connect(args.database_url)
+def tables(conn: psycopg2.extensions.connection) -> list[str]:
+    """The base tables of the connection's schema (the warehouse the ETL built)."""
     with conn.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE raw_copy (event_id text, topic text, event_type text, "
-                    "event_time timestamptz, flight_id text, source_file text)")
-        buf.seek(0)
-        t = time.monotonic()
-        cur.copy_expert("COPY raw_copy FROM STDIN WITH (FORMAT csv)", buf)
-        copy_seconds = time.monotonic() - t
-    conn.rollback()
-    print(f"raw COPY baseline: {frame.height} ledger rows in {copy_seconds:.1f}s = "
-          f"{frame.height / copy_seconds:,.0f} rows/s")
+        cur.execute("SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' "
+                    "ORDER BY table_name")
+        return [name for (name,) in cur.fetchall()]
+
+
+def dump(url: str) -> dict[str, bytes]:
+    """Every warehouse table's rows, as ``COPY TO`` writes them."""
+    out: dict[str, bytes] = {}
+    with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        for table in tables(conn):
+            buf = io.BytesIO()
+            cur.copy_expert(sql.SQL("COPY {} TO STDOUT").format(
+                sql.Identifier(table)).as_string(conn), buf)
+            out[table] = buf.getvalue()
+    return out
+
+
+def raw_copy(url: str, template: str, rows: dict[str, bytes], indexed: bool) -> float:
+    """COPY the dumped rows into empty copies of ``template``'s tables; seconds of COPY."""
+    like = sql.SQL("INCLUDING ALL" if indexed else "INCLUDING DEFAULTS")
+    with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        for table in rows:
+            cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} {})").format(
+                sql.Identifier(table), sql.Identifier(template, table), like))
+        conn.commit()
+        started = time.monotonic()
+        for table, data in rows.items():
+            cur.copy_expert(sql.SQL("COPY {} FROM STDIN").format(
+                sql.Identifier(table)).as_string(conn), io.BytesIO(data))
+        conn.commit()
+        return time.monotonic() - started
+
+
+def one_size(bench: Bench, copies: int, rounds: int) -> list[Result]:
+    """Build a lake of ``copies`` template worlds, then alternate the ETL and the COPYs."""
+    database_url = bench.database_url or ""
+    lake = bench.scratch(f"etl-lake-{copies}") / "lake"
+    started = time.monotonic()
+    events = write_copies(lake, copies)
+    say(f"  lake: {events:,} events in {time.monotonic() - started:.0f} s")
+    label = f"{events / 1e6:.0f}M events" if events >= 1e6 else f"{events:,} events"
+    ours_name, indexed_name, bare_name = (f"airline-etl, {label}", f"raw COPY, {label}, indexed",
+                                          f"raw COPY, {label}, no indexes")
+    rss: list[int] = []
+    rows: dict[str, bytes] = {}
+    template: list[str] = []  # the schema of the first load, kept for the COPYs' tables
+
+    with contextlib.ExitStack() as keep:
+
+        def ours(r: int) -> float:
+            with contextlib.ExitStack() as stack:
+                schema, url = stack.enter_context(fresh_schema(database_url, "etl"))
+                seconds, peak = etl(url, lake, bench.scratch(f"etl-run-{r}"))
+                rss.append(peak)
+                if not template:
+                    rows.update(dump(url))
+                    template.append(schema)
+                    keep.push(stack.pop_all())
+            return events / seconds
+
+        def copy(indexed: bool) -> float:
+            assert template, "the first round loads with the ETL first"
+            with fresh_schema(database_url, "copy") as (_, url):
+                return events / raw_copy(url, template[0], rows, indexed)
+
+        measured = alternate(rounds, {ours_name: ours, indexed_name: lambda _: copy(True),
+                                      bare_name: lambda _: copy(False)})
+    total_rows = sum(data.count(b"\n") for data in rows.values())
+    return [Result("etl", ours_name, "events/s", measured[ours_name],
+                   notes=f"full load, lake → gold + Postgres ({total_rows:,} rows); peak RSS "
+                         f"{max(rss)} MiB", extra={"peak_rss_mib": rss, "events": events}),
+            Result("etl", indexed_name, "events/s", measured[indexed_name], peer_of=ours_name,
+                   notes="the ETL's rows COPYed into the same tables, indexes and constraints"),
+            Result("etl", bare_name, "events/s", measured[bare_name],
+                   notes="the same rows into the tables without indexes or constraints")]
+
+
+def run(bench: Bench) -> list[Result]:
+    """1M events over the rounds, and 10M once (its lake alone takes a minute to write)."""
+    assert bench.database_url, "the ETL stage needs Postgres"
+    results = one_size(bench, bench.scale(12, 1), bench.rounds)
+    if not bench.quick:
+        results += one_size(bench, 118, 1)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return standalone("etl", run, kafka=False, postgres=True, argv=argv, doc=__doc__)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
