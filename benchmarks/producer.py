@@ -42,7 +42,7 @@ SIMULATION = "simulate + encode (no Kafka)"
 Batch = list[tuple[str, bytes, bytes | None]]  # (topic, value, key) in one transaction
 
 
-def _values(flights: int, days: int) -> dict[str, str]:
+def producer_values(flights: int, days: int) -> dict[str, str]:
     return {"PRODUCER_SEED": "42", "PRODUCER_FLIGHTS": str(flights), "PRODUCER_DAYS": str(days),
             "PRODUCER_SPEED": "max", "PRODUCER_PROMOTIONS": "off"}
 
@@ -104,7 +104,7 @@ def run(bench: Bench) -> list[Result]:
     """Build the events once, then alternate the producer and the plain loop."""
     assert bench.bootstrap, "the producer stage needs a broker"
     bootstrap = bench.bootstrap
-    values = _values(bench.scale(600, 20), bench.scale(4, 1))
+    values = producer_values(bench.scale(600, 20), bench.scale(4, 1))
     settings = from_values(Settings, values, environ={})
     cpu: list[float] = []
     batches: list[Batch] = []
