@@ -86,19 +86,19 @@ def ours(bootstrap: str, prefix: str, extra: dict[str, str] | None = None) -> tu
     return processed / (_ts(stopped) - assigned - IDLE_S), processed
 
 
-def quix(bootstrap: str, prefix: str, count: int, state_dir: Path) -> float:
-    """The peer over the same input; events/s as it measures itself."""
+def quix(bootstrap: str, prefix: str, state_dir: Path) -> tuple[float, int]:
+    """The peer over the same input until idle; (events/s as it times itself, records)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.pathsep.join(
         str(ROOT / p) for p in ("libs/core/src", "services/engine/src", "."))}
     done = subprocess.run([str(quix_python()), "-m", "benchmarks.quix_engine", "--bootstrap",
                            bootstrap, "--prefix", prefix, "--group", f"{prefix}quix",
-                           "--state-dir", str(state_dir), "--count", str(count)],
+                           "--state-dir", str(state_dir), "--idle", str(IDLE_S)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
                           check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the Quix Streams peer failed: {done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    return float(result["events"]) / float(result["seconds"])
+    return float(result["events"]) / float(result["seconds"]), int(result["events"])
 
 
 def core_rate(values: dict[str, str]) -> float:
@@ -132,11 +132,13 @@ def run(bench: Bench) -> list[Result]:
         return rate
 
     def peer(r: int) -> float:
-        if not counts:  # the peer stops after as many records as the engine processed
-            engine(-1)
-        return quix(bootstrap, fresh("quix"), counts[0], bench.scratch(f"quix-state-{r}"))
+        rate, processed = quix(bootstrap, fresh("quix"), bench.scratch(f"quix-state-{r}"))
+        counts.append(processed)
+        return rate
 
     measured = alternate(bench.rounds, {OURS: engine, PEER: peer})
+    if len(set(counts)) != 1:
+        raise RuntimeError(f"the sides processed different input record counts: {counts}")
     cpu = [core_rate(values) for _ in range(bench.rounds)]
     notes = f"the producer's stream, {values['PRODUCER_FLIGHTS']} flights x " \
             f"{values['PRODUCER_DAYS']} days, {counts[0]:,} input records"

@@ -15,7 +15,8 @@ no event-time merge of the four inputs (Quix processes each fetch in arrival ord
 letters (the benchmark input has no bad records); no restore from the changelog at start.
 
 Prints one JSON line: ``{"events": N, "seconds": S, "outputs": M}``, timed from the first
-record processed to the app's stop after the last (its final commit included).
+record processed to the app's stop (its final commit included) less the idle time it waits
+for more input before stopping, as ``airline-engine --stop-when-idle`` is timed.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def main() -> None:
     p.add_argument("--prefix", required=True)
     p.add_argument("--group", required=True)
     p.add_argument("--state-dir", required=True)
-    p.add_argument("--count", type=int, required=True, help="input records to process")
+    p.add_argument("--idle", type=float, default=1.0,
+                   help="stop after this many seconds without input (default 1)")
     args = p.parse_args()
     config = core_config(from_values(Settings, {}, environ={}))
     app = Application(broker_address=args.bootstrap, consumer_group=args.group,
@@ -67,11 +69,13 @@ def main() -> None:
     cores: dict[int, EngineCore] = {}
     first: list[float] = []
     produced = [0]
+    consumed = [0]
 
     def process(value: bytes, key: Any, timestamp: int, headers: Any, state: Any
                 ) -> list[tuple[str, bytes | None, bytes]]:
         if not first:
             first.append(time.monotonic())
+        consumed[0] += 1
         ctx = message_context()
         topic = ctx.topic[len(args.prefix):]
         core = cores.get(ctx.partition)
@@ -87,9 +91,9 @@ def main() -> None:
 
     sdf = sdf.apply(process, stateful=True, expand=True, metadata=True)
     sdf.to_topic(lambda value, key, ts, headers: outputs[value[0]], key=lambda v: v[1])
-    app.run(count=args.count, timeout=60)
-    seconds = time.monotonic() - first[0] if first else 0.0
-    print(json.dumps({"events": args.count, "seconds": seconds, "outputs": produced[0]}))
+    app.run(timeout=args.idle)
+    seconds = time.monotonic() - first[0] - args.idle if first else 0.0
+    print(json.dumps({"events": consumed[0], "seconds": seconds, "outputs": produced[0]}))
 
 
 if __name__ == "__main__":
