@@ -118,8 +118,8 @@ def wait_for_log(path: Path, event: str, timeout_s: float = 60) -> None:
                        f"{path.read_text()[-3000:]}")
 
 
-def one_run(bench: Bench, values: dict[str, str], interval_ms: int,
-            seconds: float) -> tuple[float, float, int]:
+def one_run(bench: Bench, values: dict[str, str], interval_ms: int, seconds: float,
+            extra: dict[str, str] | None = None) -> tuple[float, float, int]:
     """(p50 ms, p99 ms, outputs matched) for one engine run at ``interval_ms``."""
     assert bench.bootstrap
     prefix = bench.topic_prefix(f"latency{interval_ms}")
@@ -130,7 +130,7 @@ def one_run(bench: Bench, values: dict[str, str], interval_ms: int,
            "KAFKA_BOOTSTRAP_SERVERS": bench.bootstrap, "KAFKA_TOPIC_PREFIX": prefix,
            "KAFKA_GROUP_ID": f"{prefix}engine", "KAFKA_GROUP_INSTANCE_ID": "bench",
            "METRICS_PORT": "0", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
-           "ENGINE_COMMIT_INTERVAL_MS": str(interval_ms)}
+           "ENGINE_COMMIT_INTERVAL_MS": str(interval_ms), **(extra or {})}
     with log.open("w") as stderr:
         engine = subprocess.Popen([str(ENGINE)], env=env, stderr=stderr,
                                   stdout=subprocess.DEVNULL)

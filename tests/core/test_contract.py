@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -144,3 +145,16 @@ def test_decode_raises_only_invalid_event_errors() -> None:
     for value in (b"\xff", b"[" * 100_000, None, CANCEL.replace(b"2025", b"2999")):
         with pytest.raises(InvalidEventError):
             ev.decode(Topic.BOOKINGS, value)
+
+
+@pytest.mark.parametrize(("amount", "valid"), [
+    ("0", True), ("0.00", True), ("140", True), ("140.5", True), ("99999999.99", True),
+    ("140.001", False), ("1.000", False), ("1E+2", False), ("1e3", False), ("-0.01", False),
+    ("NaN", False), ("Infinity", False), ("100000000.00", False)])
+def test_check_money_accepts_plain_amounts_only(amount: str, valid: bool) -> None:
+    """Built in code or decoded, money is 0 to 99,999,999.99 with at most two decimals."""
+    if valid:
+        ev.check_money("price", Decimal(amount))
+    else:
+        with pytest.raises(ValueError, match="is not an amount"):
+            ev.check_money("price", Decimal(amount))

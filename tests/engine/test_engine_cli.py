@@ -31,7 +31,7 @@ def test_help_documents_every_knob_with_its_default() -> None:
 
 def test_settings_defaults_and_transactional_id() -> None:
     s = from_values(Settings, {}, {"HOSTNAME": "ignored"})
-    assert s.policy == "revenue" and s.commit_interval_ms == 1000 and s.metrics_port == 8002
+    assert s.policy == "revenue" and s.commit_interval_ms == 100 and s.metrics_port == 8002
     assert s.tier_list() == (5, 10, 15, 25)
     s = from_values(Settings, {"KAFKA_GROUP_INSTANCE_ID": "airline-engine-1"}, {})
     assert s.transactional_id == "airline-engine-airline-engine-1"

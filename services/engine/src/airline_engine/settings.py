@@ -71,8 +71,10 @@ class Settings:
     metrics_port: int = metrics_port(8002)
     group_id: str = setting("KAFKA_GROUP_ID", "airline-engine", "consumer group of the engine")
     commit_interval_ms: int = setting(
-        "ENGINE_COMMIT_INTERVAL_MS", 1000,
-        "how often the Kafka transaction (outputs + state changelog + input offsets) commits",
+        "ENGINE_COMMIT_INTERVAL_MS", 100,
+        "how often the Kafka transaction (outputs + state changelog + input offsets) commits; "
+        "an output is readable (read_committed) only after it, so this bounds latency (make "
+        "bench: p99 about 0.2 s at 100, 1.1 s at 1000, the same throughput)",
         check=positive)
     policy: Literal["revenue", "pace", "iteration2"] = setting(
         "ENGINE_POLICY", "revenue",
@@ -175,7 +177,7 @@ class Settings:
         "bookings, seat changes and snapshots dated more than this many minutes after their "
         "flight's departure time go to dead_letter (flight_closed)", check=non_negative)
     idle_input_ms: int = setting(
-        "ENGINE_IDLE_INPUT_MS", 500,
+        "ENGINE_IDLE_INPUT_MS", 100,
         "an input caught up with the broker for this long stops holding back the event-time "
         "merge of the others (covers records of one producer transaction becoming visible on "
         "different partitions a moment apart)", check=non_negative)

@@ -80,8 +80,7 @@ class ConsumeLoop:
         if self._health is not None:
             self._health.beat()
         try:
-            messages = processor.consumer.consume(num_messages=self._batch_size,
-                                                  timeout=self._timeout)
+            messages = self._fetch(processor.consumer)
         except KafkaException as e:
             if is_fatal(e.args[0]):
                 processor.on_fatal(e.args[0])
@@ -113,6 +112,16 @@ class ConsumeLoop:
             self._log_progress(now)
         if self._idle.idle_seconds > 0 and self._idle.should_stop(processor.caught_up()):
             self._stop.request("idle")
+
+    def _fetch(self, consumer: Any) -> list[Message]:
+        """Wait up to the poll timeout for the first message, then take what is already
+        queued behind it without waiting: ``consume(n, timeout)`` alone waits the whole
+        timeout whenever fewer than ``n`` records are queued, which at a live rate is always,
+        and every record would sit out that wait before it is processed."""
+        first = consumer.poll(self._timeout)
+        if first is None or self._batch_size == 1:
+            return [] if first is None else [first]
+        return [first, *consumer.consume(num_messages=self._batch_size - 1, timeout=0)]
 
     def _hand_over(self, records: list[Message], now: float) -> None:
         if records:

@@ -11,6 +11,7 @@ traceback) after it is logged.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -25,6 +26,22 @@ from airline_core.logging import configure_logging, get_logger
 
 log = get_logger(__name__)
 S = TypeVar("S", bound="ServiceSettings")
+
+#: Collect the youngest generation after this many new container objects instead of 700. A
+#: stream service allocates a decoded event (a dozen objects) per record and holds a fetch of
+#: them until they are processed; at the default every few hundred records trigger a
+#: collection that walks all of them, which cost the engine more CPU than decoding itself
+#: (make bench, engine stage). Nothing here is cyclic garbage that needs prompt collection.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Move what start-up allocated out of the collector's sight and raise the young
+    threshold (see :data:`GC_YOUNG_THRESHOLD`)."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class ServiceSettings(Protocol):
@@ -74,6 +91,7 @@ def run_service(settings_class: type[S], argv: Sequence[str] | None, *, prog: st
     try:
         component = build(settings, stop, health)
         running.append(component)
+        tune_gc()
         return component.run()
     except (AirlineError, KafkaException) as e:
         code = exit_code_of(e)
