@@ -20,7 +20,7 @@ from airline_core.config import from_values
 from airline_core.topics import ENGINE_INPUTS, Topic, physical_name
 from airline_engine.core import EngineCore, core_config
 from airline_engine.settings import Settings
-from confluent_kafka import ConsumerGroupState
+from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
 from confluent_kafka.admin import AdminClient
 from engine_harness import (
     PARTITIONS,
@@ -144,6 +144,32 @@ def test_restart_restores_state_and_reads_only_new_input(
     for topic in ("inventory_metrics", "promo_decisions", "engine_state_changelog"):
         assert outputs[topic] == expected[topic], topic
     assert sum(map(len, outputs["dead_letter"].values())) == 5
+
+
+def _committed_input_offsets(bootstrap: str, prefix: str) -> int:
+    """The sum of the engine group's committed offsets over every input partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}engine",
+                         "enable.auto.commit": False})
+    tps = [TopicPartition(physical_name(t, prefix), p) for t in ENGINE_INPUTS
+           for p in range(PARTITIONS)]
+    try:
+        return sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10))
+    finally:
+        consumer.close()
+
+
+def test_record_bound_holds_inside_one_large_release(kafka_bootstrap: str) -> None:
+    """ENGINE_COMMIT_MAX_RECORDS bounds a transaction even when one fetch (or a merge that
+    held a backlog) releases far more records than the bound: killed at the 350th record with
+    a bound of 100 and no time-based commit, at most 100 records were uncommitted."""
+    prefix = _prefix("engbound")
+    load_dataset(kafka_bootstrap, prefix, FLIGHTS)
+    run = run_engine(kafka_bootstrap, prefix, crash_at="engine.mid_batch@350", extra_env={
+        "KAFKA_CONSUMER_BATCH_SIZE": "5000", "ENGINE_COMMIT_MAX_RECORDS": "100",
+        "ENGINE_COMMIT_INTERVAL_MS": "60000"})
+    assert run.returncode == -9, run.stderr[-3000:]
+    # Offsets also count the input's transaction markers, so they are at least the records.
+    assert _committed_input_offsets(kafka_bootstrap, prefix) >= 350 - 100
 
 
 @pytest.mark.slow

@@ -212,12 +212,19 @@ class EngineProcessor:
         return numbers
 
     def _release(self) -> None:
+        """Process what the merges release; a release can free a whole backlog at once (the
+        merge held it for a quiet input), so the ``ENGINE_COMMIT_MAX_RECORDS`` bound on a
+        transaction is checked per record, not per batch."""
         buffered = 0
+        limit = self.settings.commit_max_records
         for p in sorted(self.tasks.by_partition):
             task = self.tasks.by_partition[p]
             if task.merger.waiting():
                 for pending in task.merger.release():
                     self._process(task, pending)
+                    if 0 < limit <= self._uncommitted and not self._broker.down \
+                            and not self.commit():
+                        return  # rewound to the last commit: the inputs are read again
                 buffered += task.merger.buffered()
         metrics.BUFFERED.set(buffered)
 
@@ -261,8 +268,10 @@ class EngineProcessor:
         self._checkpoint.produce(topic, encode(event), event.key, task.partition)
 
     # ------------------------------------------------------------------ transactions
-    def commit(self) -> None:
-        """Changelog records of changed flights + input offsets + commit, then live offers."""
+    def commit(self) -> bool:
+        """Changelog records of changed flights + input offsets + commit, then live offers.
+
+        False when the transaction did not commit and everything was rewound."""
         self._checkpoint.begin()
         offsets: list[TopicPartition] = []
         changed: list[tuple[PartitionTask, list[str]]] = []
@@ -290,7 +299,7 @@ class EngineProcessor:
         if outcome is not Outcome.COMMITTED:
             self._forget_open()
             self._rewind()
-            return
+            return False
         self._last_commit = time.monotonic()
         self._uncommitted = 0
         for read_at in self._latency:
@@ -305,6 +314,7 @@ class EngineProcessor:
             self._offers.publish([offer_of(task.core.flights[f]) for task, dirty in changed
                                   for f in dirty if f in task.core.flights
                                   and task.core.flights[f].scheduled])
+        return True
 
     def fail(self) -> None:
         """The process is stopping on an error: no more commits (the successor restores)."""
