@@ -187,8 +187,7 @@ class EngineProcessor:
     def after_batch(self, now: float) -> None:
         """Release what the merges can, commit when due (never into an outage), offers."""
         self._release()
-        due = now - self._last_commit >= self._interval_s or (
-            0 < self.settings.commit_max_records <= self._uncommitted)
+        due = now - self._last_commit >= self._interval_s or self._record_bound_reached()
         # No commit while the broker is known to be unreachable: librdkafka's
         # send_offsets_to_transaction can block past its timeout while the group
         # coordinator is down (librdkafka issues 5456, 5511). The commit waits for the broker;
@@ -216,17 +215,20 @@ class EngineProcessor:
         merge held it for a quiet input), so the ``ENGINE_COMMIT_MAX_RECORDS`` bound on a
         transaction is checked per record, not per batch."""
         buffered = 0
-        limit = self.settings.commit_max_records
         for p in sorted(self.tasks.by_partition):
             task = self.tasks.by_partition[p]
             if task.merger.waiting():
                 for pending in task.merger.release():
                     self._process(task, pending)
-                    if 0 < limit <= self._uncommitted and not self._broker.down \
+                    if self._record_bound_reached() and not self._broker.down \
                             and not self.commit():
                         return  # rewound to the last commit: the inputs are read again
                 buffered += task.merger.buffered()
         metrics.BUFFERED.set(buffered)
+
+    def _record_bound_reached(self) -> bool:
+        """The open transaction covers ``ENGINE_COMMIT_MAX_RECORDS`` inputs (0: no bound)."""
+        return 0 < self.settings.commit_max_records <= self._uncommitted
 
     def _process(self, task: PartitionTask, pending: Pending) -> None:
         event, msg, rejection, read_at = pending.item
