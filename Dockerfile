@@ -39,6 +39,7 @@ WORKDIR /src
 # source edits. uv reads every member's pyproject.toml to load the workspace.
 COPY pyproject.toml uv.lock ./
 COPY libs/core/pyproject.toml libs/core/
+COPY libs/charts/pyproject.toml libs/charts/
 COPY libs/testkit/pyproject.toml libs/testkit/
 COPY services/producer/pyproject.toml services/producer/
 COPY services/engine/pyproject.toml services/engine/
@@ -46,6 +47,7 @@ COPY services/lake-writer/pyproject.toml services/lake-writer/
 COPY jobs/etl/pyproject.toml jobs/etl/
 COPY tools/devstack/pyproject.toml tools/devstack/
 COPY tools/evaluator/pyproject.toml tools/evaluator/
+COPY tools/review/pyproject.toml tools/review/
 
 # uv pinned to the version that writes uv.lock, in a venv of its own (not in the image's).
 RUN --mount=type=bind,from=wheelhouse,target=/wheelhouse \

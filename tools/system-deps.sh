@@ -4,7 +4,8 @@
 # Postgres server, redis-server, npm (helm + kubectl come from an npm package), and prometheus
 # (its promtool checks and unit-tests the chart's alerting rules; the server is not started),
 # and podman with runc, catatonit (its pods' pause process) and mmdebstrap (a base image without
-# a registry) for `make k8s-e2e`.
+# a registry) for `make k8s-e2e`, and chromium (airline-report renders its PNGs with it; the
+# report's test loads the page in it).
 # Debian/Ubuntu with apt; as root, or with sudo available.
 set -euo pipefail
 
@@ -19,6 +20,7 @@ command -v podman >/dev/null || missing+=(podman)
 command -v runc >/dev/null || missing+=(runc)
 command -v catatonit >/dev/null || missing+=(catatonit)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v chromium >/dev/null || missing+=(chromium)
 ((${#missing[@]})) || exit 0
 
 echo "system-deps: installing ${missing[*]}" >&2

@@ -6,7 +6,9 @@ the topics, injects one malformed booking (to show the dead-letter path), runs p
 lake writer as separate processes over a bounded closed-loop simulation, then the ETL, and prints
 per topic the Kafka records and event ids, the lake lines and the warehouse rows they became. It
 exits 0 only if every stage did its part and the counts agree, and stops what it started, also
-when a step fails or it is interrupted (Ctrl-C, SIGTERM).
+when a step fails or it is interrupted (Ctrl-C, SIGTERM). A run that agrees then writes what the
+users review into ./report: report.html (airline-report) and the Tableau extract
+airline_dw.hyper (airline-extract), both read as the BI role.
 
 Each run uses a fresh broker (new cluster id) and a new seed, so a second run shows that the lake
 and warehouse keep earlier runs and never mistake new offsets for old ones.
@@ -15,7 +17,9 @@ and warehouse keep earlier runs and never mistake new offsets for old ones.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
 import signal
 import sys
 import time
@@ -33,6 +37,7 @@ from airline_devstack import cli as stack
 from airline_devstack.lifecycle import signals_unwind
 from airline_devstack.paths import repo_root, stack_dir
 from airline_devstack.pipeline import PipelineSpec, Processes, run_bounded
+from airline_devstack.postgres import BI_READER, as_bi_reader
 from airline_devstack.reconcile import format_table, reconcile, reject_counts
 
 log = get_logger(__name__)
@@ -151,7 +156,36 @@ def _run_bounded_demo(args: argparse.Namespace, state: dict[str, Any]) -> int:
         print(f"demo FAILED: topics without events {empty}, counts disagree on {disagree}")
         return 1
     print("demo OK: every topic has events and Kafka = lake = warehouse for each of them.")
+    write_review(spec, args.report_dir.resolve())
     return 0
+
+
+def _reader_url(database_url: str) -> str:
+    """The warehouse as the BI tools read it: the read-only role where the server has it."""
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (BI_READER,))
+        found = bool(cur.fetchall())
+    conn.close()
+    return as_bi_reader(database_url) if found else database_url
+
+
+def write_review(spec: PipelineSpec, out_dir: Path) -> None:
+    """What the users open after a run: the HTML report and the Tableau extract, read as the BI
+    role. A failure here is reported, not a failed demo: the pipeline itself was proven."""
+    reader = dataclasses.replace(spec, extra_env={**spec.extra_env,
+                                                  "DATABASE_URL": _reader_url(spec.database_url)})
+    processes = Processes(reader)
+    png = "true" if shutil.which("chromium") else "false"
+    report = processes.run("report", "airline-report", "--out-dir", str(out_dir), "--png", png)
+    extract = processes.run("extract", "airline-extract", "--out",
+                            str(out_dir / "airline_dw.hyper"))
+    if report == 0 and extract == 0:
+        print(f"review: open {out_dir / 'report.html'}; in Tableau, tableau/airline.twb (live, "
+              f"user {BI_READER}) or the extract {out_dir / 'airline_dw.hyper'}"
+              + ("" if png == "true" else " (no chromium: no PNGs)"))
+    else:
+        print(f"review: report exit {report}, extract exit {extract}; see the logs in "
+              f"{spec.log_dir}")
 
 
 def run_watch(args: argparse.Namespace) -> int:
@@ -239,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=repo_root() / "lake",
         help="data lake root (default ./lake)",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=repo_root() / "report",
+        help="where the run's review goes: report.html, its charts, the Tableau extract "
+        "airline_dw.hyper (default ./report)",
     )
     parser.add_argument(
         "--keep-stack",

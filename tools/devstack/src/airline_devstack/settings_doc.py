@@ -18,6 +18,7 @@ from airline_etl.settings import Settings as EtlSettings
 from airline_evaluator.settings import Settings as EvaluatorSettings
 from airline_lake_writer.settings import Settings as LakeWriterSettings
 from airline_producer.settings import Settings as ProducerSettings
+from airline_review.settings import ExtractSettings, ReportSettings
 
 from airline_devstack.paths import StackPaths, repo_root
 
@@ -29,6 +30,8 @@ COMMANDS: tuple[tuple[str, type], ...] = (
     ("airline-topics", TopicsSettings),
     ("airline-dlq", DlqSettings),
     ("airline-evaluate", EvaluatorSettings),
+    ("airline-report", ReportSettings),
+    ("airline-extract", ExtractSettings),
     # The local stack's locations; `airline-demo` starts the same stack and reads them too.
     ("airline-stack", StackPaths),
 )

@@ -18,7 +18,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from airline_evaluator import charts
+from airline_charts import page
+from airline_charts import svg as charts
+
 from airline_evaluator.cli import BASELINE, ScenarioOutcome, oracle_summary
 from airline_evaluator.outcomes import BAND, PolicyResult, booking_curve
 from airline_evaluator.settings import Settings
@@ -146,11 +148,7 @@ def markdown(blocks: Sequence[Block]) -> str:
 def html(blocks: Sequence[Block]) -> str:
     out = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
            "<title>Promotion policies in closed loop</title>",
-           "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
-           "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-           "padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-           "pre{background:#f4f4f4;padding:.6em;overflow-x:auto}svg{display:block;"
-           "margin:1em 0}</style></head><body>"]
+           f"<style>{page.STYLE}</style></head><body>"]
     for kind, *rest in blocks:
         if kind in ("h1", "h2", "h3", "p"):
             out.append(f"<{kind}>{escape(rest[0])}</{kind}>")
@@ -158,9 +156,7 @@ def html(blocks: Sequence[Block]) -> str:
             out.append(f"<pre>{escape(rest[0])}</pre>")
         elif kind == "table":
             head, rows = rest
-            out.append("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"
-                       + "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>"
-                                 for r in rows) + "</table>")
+            out.append(page.table(head, rows))
         elif kind == "chart":
             out.append(rest[1])
     return "\n".join([*out, "</body></html>"]) + "\n"

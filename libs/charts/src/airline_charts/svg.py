@@ -1,18 +1,21 @@
-"""Small SVG charts for the evaluator's report, as plain strings (no dependency, no script).
+"""Small SVG charts for the HTML reports, as plain strings (no dependency, no script).
 
-Three kinds: points with error bars (revenue uplift with its interval), box plots (final load
-factors) and lines (booking curves). Each returns one ``<svg>`` element to inline in HTML;
+Four kinds: points with error bars (a change with its interval), box plots (distributions),
+lines by days before departure (booking curves) and lines on any x with an optional second y
+axis (a dashboard's series over time). Each returns one ``<svg>`` element to inline in HTML;
 :func:`standalone` makes it a valid ``.svg`` file.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 WIDTH, ROW, PAD_L, PAD_R, PAD_T, PAD_B = 640, 30, 190, 30, 36, 40
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf",
+           "#e377c2", "#7f7f7f", "#bcbd22")
 FONT = 'font-family="sans-serif" font-size="12"'
 
 
@@ -21,12 +24,12 @@ def standalone(svg: str) -> str:
     return svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1) + "\n"
 
 
-def _svg(height: int, body: list[str], title: str) -> str:
+def _svg(height: int, body: list[str], title: str, width: int = WIDTH) -> str:
     return "\n".join([
-        f'<svg width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" {FONT}>', f"<title>{escape(title)}</title>",
-        f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
-        f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-size="14">{escape(title)}'
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{escape(title)}'
         "</text>", *body, "</svg>"])
 
 
@@ -173,3 +176,89 @@ def lines(series: Sequence[tuple[str, Sequence[float]]], title: str, x_label: st
                     f'y2="{top + 14 + 18 * k}" stroke="{colour}" stroke-width="2"/>')
         body.append(f'<text x="{right + 36}" y="{top + 18 + 18 * k}">{escape(label)}</text>')
     return _svg(height, body, title)
+
+
+#: A series of :func:`xy_lines`: (label, [(x, y), ...]).
+Series = tuple[str, Sequence[tuple[float, float]]]
+
+
+def xy_lines(series: Sequence[Series], title: str, x_label: str, y_label: str, *,
+             x_format: Callable[[float], str] = lambda v: f"{v:g}", reverse_x: bool = False,
+             y_format: Callable[[float], str] = lambda v: f"{v:g}",
+             right: Sequence[Series] = (), right_label: str = "",
+             right_format: Callable[[float], str] = lambda v: f"{v:g}", note: str = "",
+             x_ticks: Sequence[float] | None = None, width: int = 900) -> str:
+    """A line per series, colour by label (the same label has the same colour on both axes);
+    ``right`` series are drawn dashed as steps against a second y axis on the right.
+    ``reverse_x`` draws the largest x on the left (e.g. time to departure counting down);
+    ``x_ticks`` replaces the round ticks (e.g. midnights on a time axis)."""
+    height, legend_w = 360, 190
+    left, right_x, top, bottom = 70, width - legend_w - (50 if right else 10), PAD_T, 360 - PAD_B
+    xs = [x for _, pts in (*series, *right) for x, _ in pts] or [0.0, 1.0]
+    x_lo, x_hi = min(xs), max(xs)
+    if x_hi == x_lo:
+        x_lo, x_hi = x_lo - 1, x_hi + 1
+
+    def px(x: float) -> float:
+        share = (x - x_lo) / (x_hi - x_lo)
+        return left + (1 - share if reverse_x else share) * (right_x - left)
+
+    def axis(values: list[float]) -> tuple[list[float], Callable[[float], float]]:
+        ticks = _ticks(min([0.0, *values]), max([*values, 0.0]) or 1.0, 5)
+
+        def py(v: float) -> float:
+            return bottom - (v - ticks[0]) / ((ticks[-1] - ticks[0]) or 1.0) * (bottom - top)
+        return ticks, py
+
+    y_ticks, py = axis([y for _, pts in series for _, y in pts])
+    body = []
+    for t in y_ticks:
+        body.append(f'<line x1="{left}" y1="{py(t):.1f}" x2="{right_x}" y2="{py(t):.1f}" '
+                    'stroke="#ddd"/>')
+        body.append(f'<text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end">'
+                    f"{escape(y_format(t))}</text>")
+    for t in _ticks(x_lo, x_hi, 6) if x_ticks is None else x_ticks:
+        if x_lo <= t <= x_hi:
+            body.append(f'<text x="{px(t):.1f}" y="{bottom + 15}" text-anchor="middle">'
+                        f"{escape(x_format(t))}</text>")
+    mid = (top + bottom) / 2
+    body += [f'<line x1="{left}" y1="{bottom}" x2="{right_x}" y2="{bottom}" stroke="#444"/>',
+             f'<text x="{(left + right_x) / 2}" y="{bottom + 32}" text-anchor="middle">'
+             f"{escape(x_label)}</text>",
+             f'<text x="16" y="{mid}" text-anchor="middle" transform="rotate(-90 16 {mid})">'
+             f"{escape(y_label)}</text>"]
+    if note:
+        body.append(f'<text x="{(left + right_x) / 2}" y="{mid}" text-anchor="middle" '
+                    f'fill="#888">{escape(note)}</text>')
+    labels = list(dict.fromkeys([label for label, _ in (*series, *right)]))
+    colour = {label: COLOURS[k % len(COLOURS)] for k, label in enumerate(labels)}
+    for label, pts in series:
+        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        if points:
+            body.append(f'<polyline class="series" points="{points}" fill="none" '
+                        f'stroke="{colour[label]}" stroke-width="2"><title>{escape(label)}'
+                        "</title></polyline>")
+    if right:
+        r_ticks, ry = axis([y for _, pts in right for _, y in pts])
+        for t in r_ticks:
+            body.append(f'<text x="{right_x + 6}" y="{ry(t) + 4:.1f}">'
+                        f"{escape(right_format(t))}</text>")
+        rx = right_x + 44
+        body.append(f'<text x="{rx}" y="{mid}" text-anchor="middle" '
+                    f'transform="rotate(90 {rx} {mid})">{escape(right_label)}</text>')
+        for label, pts in right:
+            ordered = sorted(pts, reverse=reverse_x)
+            steps = [f"{px(x):.1f},{ry(y):.1f}" for x, y in ordered[:1]]
+            for (_, y0), (x1, y1) in itertools.pairwise(ordered):
+                steps += [f"{px(x1):.1f},{ry(y0):.1f}", f"{px(x1):.1f},{ry(y1):.1f}"]
+            if steps:
+                body.append(f'<polyline class="series" points="{" ".join(steps)}" fill="none" '
+                            f'stroke="{colour[label]}" stroke-width="1.5" '
+                            f'stroke-dasharray="5,4"><title>{escape(label)}</title></polyline>')
+    legend_x = width - legend_w + 8
+    for k, label in enumerate(labels[:16]):
+        y = top + 14 + 18 * k
+        body.append(f'<line x1="{legend_x}" y1="{y}" x2="{legend_x + 20}" y2="{y}" '
+                    f'stroke="{colour[label]}" stroke-width="2"/>')
+        body.append(f'<text x="{legend_x + 24}" y="{y + 4}">{escape(label)}</text>')
+    return _svg(height, body, title, width)
