@@ -21,6 +21,11 @@ class ConfigError(AirlineError):
     exit_code: ClassVar[int] = 2
 
 
+class KafkaAccessDeniedError(ConfigError):
+    """The broker's ACLs deny this identity something the component needs (exit code 2): a
+    deployment error that no retry fixes; the message names the denial and the settings."""
+
+
 class RefusedToStartError(AirlineError):
     """The process will not start on what it found (exit code 3): running would do harm, and
     restarting will not help until an operator acts (the message says how)."""

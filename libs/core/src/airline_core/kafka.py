@@ -7,6 +7,7 @@ topic is a clear start-up error naming the topic, because a typo must not create
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,12 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from airline_core.config import KafkaSettings
-from airline_core.errors import MissingTopicError, TopicLayoutError
+from airline_core.errors import (
+    ConfigError,
+    KafkaAccessDeniedError,
+    MissingTopicError,
+    TopicLayoutError,
+)
 from airline_core.logging import get_logger
 from airline_core.topics import PARTITIONER, Topic, physical_name
 
@@ -29,15 +35,62 @@ class LibrdkafkaLog:
     confluent-kafka calls ``log(level, "%s [%s] %s", facility, client name, message)`` from the
     client's poll, with a standard ``logging`` level; structlog's level filter applies."""
 
-    def __init__(self) -> None:
+    def __init__(self, heard: list[str] | None = None) -> None:
         self._log = get_logger("librdkafka")
+        self._heard = heard
 
     def log(self, level: int, fmt: str, *args: Any) -> None:
+        message = str(args[2]) if len(args) == 3 else (fmt % args if args else fmt)
+        if self._heard is not None:
+            self._heard.append(message)
         if len(args) == 3:
-            facility, client, message = args
-            self._log.log(level, str(message), facility=facility, client=client)
+            self._log.log(level, message, facility=args[0], client=args[1])
         else:
-            self._log.log(level, fmt % args if args else fmt)
+            self._log.log(level, message)
+
+
+class ConnectionDiagnosis:
+    """What librdkafka said while a client connected (its error callback and log lines), to
+    turn a bare "transport failure" into the setting to fix: refused credentials, an untrusted
+    certificate, a listener that speaks another protocol. Never quotes a password (librdkafka
+    does not print it)."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self.kafka = kafka
+        self.errors: list[KafkaError] = []
+        self.lines: list[str] = []
+
+    def config(self) -> dict[str, Any]:
+        """The client settings that feed this diagnosis."""
+        return {"error_cb": self.errors.append, "logger": LibrdkafkaLog(self.lines)}
+
+    def explain(self) -> str | None:
+        """The cause and the setting to fix, or None when nothing points at the settings."""
+        kafka = self.kafka
+        for error in self.errors:
+            detail = error.str()
+            if error.code() == KafkaError._AUTHENTICATION:
+                if "Unsupported SASL mechanism" in detail:
+                    return (f"KAFKA_SASL_MECHANISM={kafka.sasl_mechanism!r} is not enabled on "
+                            f"the broker ({detail})")
+                return (f"Kafka refused the credentials of KAFKA_SASL_USERNAME="
+                        f"{kafka.sasl_username!r}: check KAFKA_SASL_USERNAME and "
+                        f"KAFKA_SASL_PASSWORD ({detail})")
+            if error.code() == KafkaError._SSL:
+                if "certificate verify failed" in detail:
+                    return (f"the broker's TLS certificate is not trusted: check "
+                            f"KAFKA_SSL_CA_LOCATION={kafka.ssl_ca_location!r} ({detail})")
+                return (f"TLS with the broker failed: check KAFKA_SECURITY_PROTOCOL and the "
+                        f"KAFKA_SSL_* settings ({detail})")
+        for line in self.lines:
+            # A TLS or SASL listener hangs up on a plaintext client's first request.
+            if "security.protocol" in line or (
+                    "state APIVERSION_QUERY" in line and "Disconnected" in line
+                    and not kafka.security_protocol.endswith("SSL")):
+                return (f"the broker's listener does not speak KAFKA_SECURITY_PROTOCOL="
+                        f"{kafka.security_protocol!r} (a TLS listener needs SSL or SASL_SSL, a "
+                        f"SASL one SASL_PLAINTEXT or SASL_SSL): {line}")
+        return None
 
 
 def client_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
@@ -129,18 +182,51 @@ def is_fatal(error: KafkaError | None) -> bool:
     return error is not None and (error.fatal() or error.code() == KafkaError._FATAL)
 
 
-def make_admin(kafka: KafkaSettings, client_id: str = "airline-admin") -> AdminClient:
-    """An admin client on the same connection settings."""
-    return AdminClient(client_config(kafka, client_id))
+#: Errors by which the broker's ACLs deny this identity: never transient.
+AUTHORIZATION_CODES = frozenset({
+    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED})
 
 
-def partition_counts(admin: AdminClient, names: Iterable[str], timeout: float = 10.0
-                     ) -> dict[str, int | None]:
-    """Partition count of each named topic, ``None`` for a topic that does not exist."""
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as e:
-        raise MissingTopicError(f"cannot read topic metadata from the broker: {e}") from e
+def access_denied(error: KafkaError | None) -> KafkaAccessDeniedError | None:
+    """The error to stop on when ``error`` is an ACL denial (None otherwise)."""
+    if error is None or error.code() not in AUTHORIZATION_CODES:
+        return None
+    return KafkaAccessDeniedError(
+        f"Kafka denies this client: {error.str()} (the identity KAFKA_SASL_USERNAME lacks a "
+        "grant, or KAFKA_GROUP_ID or the transactional id is outside its granted prefix; the "
+        "grants of each component are in docs/security.md)")
+
+
+def make_admin(kafka: KafkaSettings, client_id: str = "airline-admin",
+               diagnosis: ConnectionDiagnosis | None = None) -> AdminClient:
+    """An admin client on the same connection settings (feeding ``diagnosis`` if given)."""
+    return AdminClient(client_config(kafka, client_id) | (diagnosis.config() if diagnosis else {}))
+
+
+def partition_counts(admin: AdminClient, names: Iterable[str], timeout: float = 10.0,
+                     diagnosis: ConnectionDiagnosis | None = None) -> dict[str, int | None]:
+    """Partition count of each named topic, ``None`` for a topic that does not exist.
+
+    With the ``diagnosis`` that ``admin`` feeds (:func:`make_admin`), a failure caused by the
+    security settings is a :class:`ConfigError` naming the setting to fix."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # In steps of a second, so a refused connection is explained at once, not at the end.
+        step = max(0.1, min(1.0, deadline - time.monotonic()))
+        try:
+            metadata = admin.list_topics(timeout=step if diagnosis is not None else timeout)
+            break
+        except KafkaException as e:
+            if diagnosis is not None:
+                admin.poll(0.2)  # the error callbacks and log lines are served here
+                cause = diagnosis.explain()
+                if cause is not None:
+                    raise ConfigError(f"cannot connect to Kafka at "
+                                      f"{diagnosis.kafka.bootstrap_servers}: {cause}") from e
+            if diagnosis is None or time.monotonic() >= deadline:
+                raise MissingTopicError(
+                    f"cannot read topic metadata from the broker: {e}") from e
     counts: dict[str, int | None] = {}
     for name in names:
         topic = metadata.topics.get(name)
@@ -157,11 +243,13 @@ def require_topics(
 ) -> dict[Topic, int]:
     """Check the topics exist (and, if asked, share one partition count); return the counts.
 
-    Raises :class:`MissingTopicError` naming the missing topics and the fix, or
-    :class:`TopicLayoutError` when co-partitioned topics disagree.
+    Raises :class:`MissingTopicError` naming the missing topics and the fix,
+    :class:`TopicLayoutError` when co-partitioned topics disagree, or :class:`ConfigError`
+    naming the setting when the broker refuses the connection's security settings.
     """
     wanted = {physical_name(t, kafka.topic_prefix): t for t in topics}
-    counts = partition_counts(make_admin(kafka), wanted, timeout)
+    diagnosis = ConnectionDiagnosis(kafka)
+    counts = partition_counts(make_admin(kafka, diagnosis=diagnosis), wanted, timeout, diagnosis)
     missing = sorted(name for name, count in counts.items() if count is None)
     if missing:
         raise MissingTopicError(

@@ -9,12 +9,12 @@ import sys
 from collections.abc import Sequence
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from airline_core import config
 from airline_core.config import KafkaSettings, LogSettings, group, positive, setting
 from airline_core.errors import AirlineError, ConfigError
-from airline_core.kafka import make_admin, partition_counts
+from airline_core.kafka import ConnectionDiagnosis, make_admin, partition_counts
 from airline_core.logging import configure_logging, get_logger
 from airline_core.topics import DEFAULT_PARTITIONS, REGISTRY, physical_name
 
@@ -46,11 +46,17 @@ def export_values(settings: TopicsSettings) -> dict[str, object]:
     }
 
 
+def _admin(settings: TopicsSettings) -> tuple[AdminClient, ConnectionDiagnosis]:
+    """An admin client, and what explains its connection failures."""
+    diagnosis = ConnectionDiagnosis(settings.kafka)
+    return make_admin(settings.kafka, diagnosis=diagnosis), diagnosis
+
+
 def create(settings: TopicsSettings) -> int:
     """Create every missing topic; existing topics must already have the right partition count."""
-    admin = make_admin(settings.kafka)
+    admin, diagnosis = _admin(settings)
     names = [physical_name(s.topic, settings.kafka.topic_prefix) for s in REGISTRY]
-    existing = partition_counts(admin, names)
+    existing = partition_counts(admin, names, diagnosis=diagnosis)
     wanted = [
         NewTopic(name, num_partitions=settings.partitions,
                  replication_factor=settings.replication_factor, config=dict(spec.configs))
@@ -72,9 +78,10 @@ def create(settings: TopicsSettings) -> int:
 
 def delete(settings: TopicsSettings) -> int:
     """Delete every registry topic (local development only)."""
-    admin = make_admin(settings.kafka)
+    admin, diagnosis = _admin(settings)
     names = [physical_name(s.topic, settings.kafka.topic_prefix) for s in REGISTRY]
-    present = [n for n, c in partition_counts(admin, names).items() if c is not None]
+    present = [n for n, c in partition_counts(admin, names, diagnosis=diagnosis).items()
+               if c is not None]
     for name, future in (admin.delete_topics(present).items() if present else []):
         future.result()
         log.info("topic deleted", topic=name)
@@ -83,9 +90,9 @@ def delete(settings: TopicsSettings) -> int:
 
 def describe(settings: TopicsSettings) -> int:
     """Print each registry topic with its partition count on the broker (or 'missing')."""
-    admin = make_admin(settings.kafka)
+    admin, diagnosis = _admin(settings)
     names = {physical_name(s.topic, settings.kafka.topic_prefix): s for s in REGISTRY}
-    for name, count in partition_counts(admin, names).items():
+    for name, count in partition_counts(admin, names, diagnosis=diagnosis).items():
         configs = ", ".join(f"{k}={v}" for k, v in names[name].configs.items())
         print(f"{name:32} {'missing' if count is None else f'{count} partitions':14} {configs}")
     return 0
@@ -113,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
             return 0
         return {"create": create, "delete": delete, "describe": describe}[action](settings)
+    except ConfigError as e:
+        log.error("configuration error", error=str(e))
+        return 2
     except AirlineError as e:
         log.error("failed", error=str(e))
         return 1

@@ -16,14 +16,16 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from airline_core.logging import get_logger
 from confluent_kafka.admin import AdminClient
 
+from airline_devstack import kafka_security
 from airline_devstack._proc import PidFileProcess, free_port, port_open
 from airline_devstack.paths import cache_dir, repo_root
 
@@ -69,8 +71,10 @@ def _any_listener(bootstrap: str) -> bool:
     return False
 
 
-def probe_cluster_id(bootstrap: str, timeout: float = 3.0) -> str | None:
-    """The cluster id of the broker at `bootstrap`, or None if no broker answers in time.
+def probe_cluster_id(bootstrap: str, timeout: float = 3.0,
+                     config: Mapping[str, Any] | None = None) -> str | None:
+    """The cluster id of the broker at `bootstrap` (connecting with `config`, e.g. a secured
+    broker's credentials), or None if no broker answers in time.
 
     A plain TCP check first makes "nothing listens" instant and keeps librdkafka from
     logging connection-refused lines while a broker is still starting.
@@ -78,7 +82,8 @@ def probe_cluster_id(bootstrap: str, timeout: float = 3.0) -> str | None:
     if not _any_listener(bootstrap):
         return None
     admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 2000}
+        {**(config or {}), "bootstrap.servers": bootstrap,
+         "socket.connection.setup.timeout.ms": 2000}
     )
     try:
         metadata = admin.list_topics(timeout=timeout)
@@ -171,6 +176,8 @@ class KafkaBroker:
     incarnation. Another process can stop a broker started elsewhere: build a `KafkaBroker`
     on the same `data_dir` and call `stop()`. `die_with_parent=True` (tests) ends the broker
     when the starting process dies; `airline-stack up` leaves it False so the broker outlives it.
+    With `security` (:mod:`airline_devstack.kafka_security`) its only client listener is
+    SASL_SSL, with one SCRAM identity per component and the ACLs of `airline_core.acls`.
     """
 
     def __init__(
@@ -180,12 +187,14 @@ class KafkaBroker:
         controller_port: int | None = None,
         heap: str = "512m",
         die_with_parent: bool = False,
+        security: kafka_security.BrokerSecurity | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
         self.die_with_parent = die_with_parent
+        self.security = security
         self.config_path = self.data_dir / "server.properties"
         self.log_path = self.data_dir / "broker.log"
         self._process = PidFileProcess(self.data_dir / "broker.pid", marker=str(self.config_path))
@@ -206,6 +215,12 @@ class KafkaBroker:
 
     def is_running(self) -> bool:
         return self._process.is_running()
+
+    def admin_config(self) -> dict[str, Any]:
+        """librdkafka settings of an admin client (the admin identity on a secured broker)."""
+        if self.security is None:
+            return {"bootstrap.servers": self.bootstrap}
+        return self.security.client_config(self.bootstrap)
 
     def start(self, timeout: float = 90.0) -> None:
         """Format if needed, launch the JVM and block until an AdminClient can list topics."""
@@ -236,6 +251,9 @@ class KafkaBroker:
             die_with_parent=self.die_with_parent,
         )
         self._wait_ready(started + timeout)
+        if self.security is not None:
+            granted = kafka_security.apply_grants(AdminClient(self.admin_config()))
+            log.info("kafka ACLs granted", bindings=granted)
         log.info(
             "kafka broker up",
             bootstrap=self.bootstrap,
@@ -258,6 +276,7 @@ class KafkaBroker:
                 "--cluster-id",
                 new_cluster_id(),
                 "--standalone",
+                *(self.security.scram_arguments() if self.security else []),
             ],
             capture_output=True,
             text=True,
@@ -271,7 +290,7 @@ class KafkaBroker:
         while time.monotonic() < deadline:
             if not self._process.is_running():
                 raise KafkaStartError(f"Kafka exited during start-up:\n{self._log_tail()}")
-            if probe_cluster_id(self.bootstrap) == expected:
+            if probe_cluster_id(self.bootstrap, config=self.admin_config()) == expected:
                 return
             time.sleep(0.2)
         self.stop()
@@ -323,4 +342,7 @@ class KafkaBroker:
             "transaction.abort.timed.out.transaction.cleanup.interval.ms": "5000",
             "log.cleaner.backoff.ms": "1000",
         }
+        if self.security is not None:
+            assert self.controller_port is not None
+            props.update(self.security.server_properties(self.port, self.controller_port))
         return "".join(f"{key}={value}\n" for key, value in props.items())

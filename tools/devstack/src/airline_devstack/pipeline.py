@@ -14,8 +14,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from airline_core import acls
 from airline_core.logging import get_logger
+
+from airline_devstack.kafka_security import ADMIN, BrokerSecurity
 
 log = get_logger(__name__)
 
@@ -23,6 +27,11 @@ BIN = Path(sys.executable).parent
 #: A malformed booking the demo injects on purpose, to show the dead-letter path end to end.
 MALFORMED_KEY = b"DEMO_MALFORMED_0001"
 MALFORMED_VALUE = b'{"event_type": "BookingCreated", "note": "injected by airline-demo: invalid"}'
+
+
+#: The Kafka identity of each process of the pipeline on a secured broker (the ETL has none).
+KAFKA_IDENTITIES: Mapping[str, str] = {"topics": ADMIN, "producer": acls.PRODUCER,
+                                        "engine": acls.ENGINE, "lake-writer": acls.LAKE_WRITER}
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,14 @@ class PipelineSpec:
     #: 0 (free ports, so runs never collide) or each component's default METRICS_PORT.
     free_metrics_ports: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: A secured broker's credentials: each component connects as its own identity.
+    kafka_security: BrokerSecurity | None = None
+
+    def kafka_config(self) -> dict[str, Any]:
+        """librdkafka settings of the run's own clients (the admin on a secured broker)."""
+        if self.kafka_security is None:
+            return {"bootstrap.servers": self.bootstrap}
+        return self.kafka_security.client_config(self.bootstrap)
 
     def env(self, component: str) -> dict[str, str]:
         """The environment a component's pod would get, pointed at this machine's servers."""
@@ -62,6 +79,11 @@ class PipelineSpec:
             env["METRICS_PORT"] = "0"
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        identity = KAFKA_IDENTITIES.get(component)
+        if self.kafka_security is not None and identity is not None:
+            # Its own identity, and a group inside the prefix its ACLs grant.
+            env.update(self.kafka_security.environment(identity))
+            env["KAFKA_GROUP_ID"] = f"{self.topic_prefix}{identity}"
         env.update(self.extra_env)
         return env
 
@@ -152,8 +174,7 @@ def inject_malformed(spec: PipelineSpec) -> None:
     """Produce one invalid booking, so the demo shows a record going to ``dead_letter``."""
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": spec.bootstrap, "enable.idempotence": True,
-                         "log_level": 3})
+    producer = Producer({**spec.kafka_config(), "enable.idempotence": True, "log_level": 3})
     producer.produce(f"{spec.topic_prefix}bookings", key=MALFORMED_KEY, value=MALFORMED_VALUE)
     if producer.flush(30) != 0:
         raise RuntimeError("could not deliver the injected malformed record")

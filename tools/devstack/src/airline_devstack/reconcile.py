@@ -12,8 +12,10 @@ import contextlib
 import io
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 from airline_core.errors import InvalidEventError
@@ -42,9 +44,12 @@ class TopicCounts:
                 and self.kafka_records - self.event_ids == self.rejects)
 
 
-def read_topic_ids(bootstrap: str, topic: str, timeout: float = 60.0) -> tuple[int, set[str]]:
-    """(records, distinct valid event ids) committed in ``topic``, read from the beginning."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "airline-reconcile",
+def read_topic_ids(bootstrap: str, topic: str, timeout: float = 60.0,
+                   kafka_config: Mapping[str, Any] | None = None) -> tuple[int, set[str]]:
+    """(records, distinct valid event ids) committed in ``topic``, read from the beginning
+    (connecting with ``kafka_config``, e.g. a secured broker's admin, if given)."""
+    consumer = Consumer({**(kafka_config or {}), "bootstrap.servers": bootstrap,
+                         "group.id": "airline-reconcile",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
                          "allow.auto.create.topics": False})
     try:
@@ -107,15 +112,16 @@ def warehouse_counts(database_url: str, ids_by_topic: dict[str, set[str]]
 
 
 def reconcile(bootstrap: str, topic_prefix: str, lake_dir: Path, cluster_id: str,
-              database_url: str, rejects_before: dict[str, int] | None = None
-              ) -> list[TopicCounts]:
+              database_url: str, rejects_before: dict[str, int] | None = None,
+              kafka_config: Mapping[str, Any] | None = None) -> list[TopicCounts]:
     """Counts of every lake topic at every stage, for this broker incarnation.
 
     ``rejects_before`` (rejects per topic before this run's ETL) makes the reject count this
     run's own when the warehouse already held earlier runs.
     """
     kafka: dict[str, tuple[int, set[str]]] = {
-        str(t): read_topic_ids(bootstrap, physical_name(t, topic_prefix)) for t in LAKE_TOPICS}
+        str(t): read_topic_ids(bootstrap, physical_name(t, topic_prefix), kafka_config=kafka_config)
+        for t in LAKE_TOPICS}
     rows, rejects = warehouse_counts(database_url, {t: ids for t, (_, ids) in kafka.items()})
     before = rejects_before or {}
     return [

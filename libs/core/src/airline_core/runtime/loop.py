@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from airline_core.health import HealthServer
-from airline_core.kafka import is_fatal
+from airline_core.kafka import access_denied, is_fatal
 from airline_core.lifecycle import IdleTracker, StopSignal
 from airline_core.logging import get_logger
 from airline_core.runtime.broker import BrokerWatch
@@ -94,6 +94,9 @@ class ConsumeLoop:
             if error is None:
                 records.append(message)
                 continue
+            denied = access_denied(error)
+            if denied is not None:
+                raise denied  # no retry grants what the ACLs deny: stop, naming the settings
             if is_fatal(error):
                 processor.on_fatal(error)
                 return  # the batch belongs to a consumer that is gone

@@ -21,6 +21,7 @@ from airline_core import config
 from airline_core.config import LogSettings
 from airline_core.errors import AirlineError
 from airline_core.health import HealthServer
+from airline_core.kafka import access_denied
 from airline_core.lifecycle import StopSignal
 from airline_core.logging import configure_logging, get_logger
 
@@ -94,8 +95,11 @@ def run_service(settings_class: type[S], argv: Sequence[str] | None, *, prog: st
         tune_gc()
         return component.run()
     except (AirlineError, KafkaException) as e:
-        code = exit_code_of(e)
-        log.error("stopped on error", error=str(e), error_type=type(e).__name__,
+        error: BaseException = e
+        if isinstance(e, KafkaException):
+            error = access_denied(e.args[0] if e.args else None) or e
+        code = exit_code_of(error)
+        log.error("stopped on error", error=str(error), error_type=type(error).__name__,
                   exit_code=code)
         return code
     except BaseException as e:
