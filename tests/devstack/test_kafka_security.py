@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,14 @@ def test_the_pipeline_runs_end_to_end_with_one_identity_per_component(
     for name, user in (("engine", acls.ENGINE), ("producer", acls.PRODUCER),
                        ("lake-writer", acls.LAKE_WRITER)):
         assert spec.env(name)["KAFKA_SASL_USERNAME"] == user
+    # No password in any component's log, nor in the dead letters the run wrote.
+    passwords = list(_security(secured).passwords.values())
+    for log in (tmp_path / "logs").glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert not [p for p in passwords if p in text], f"{log.name} holds a password"
+    lake = "\n".join(f.read_text(errors="replace")
+                     for f in (spec.lake_dir / "raw" / "dead_letter").rglob("*.jsonl"))
+    assert lake and not [p for p in passwords if p in lake]
 
 
 def _tails(logs: Path) -> dict[str, str]:
@@ -203,3 +213,30 @@ def test_a_denied_group_or_transactional_id_stops_the_service_naming_the_setting
     assert result.returncode == 2, output[-2000:]
     (stopped,) = [line for line in output.splitlines() if '"stopped on error"' in line]
     assert "KafkaAccessDeniedError" in stopped and "KAFKA_GROUP_ID" in stopped
+
+
+@pytest.mark.usefixtures("topics_created")
+def test_a_running_service_shows_no_password_in_its_metrics_or_health(
+        secured: KafkaBroker, tmp_path: Path) -> None:
+    port = free_port()
+    env = _env(secured, acls.LAKE_WRITER, LAKE_DIR=str(tmp_path / "lake"), METRICS_PORT=str(port))
+    process = subprocess.Popen([str(BIN / "airline-lake-writer"), "--new-source"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        pages = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(pages) < 3:
+            for path in ("/metrics", "/healthz", "/readyz"):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                        pages[path] = r.read().decode()
+                except OSError:
+                    time.sleep(0.3)
+        assert set(pages) == {"/metrics", "/healthz", "/readyz"}, pages.keys()
+        assert "lake_" in pages["/metrics"]
+        for text in pages.values():
+            assert _security(secured).passwords[acls.LAKE_WRITER] not in text
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=60)[0].decode(errors="replace")
+    assert _security(secured).passwords[acls.LAKE_WRITER] not in output

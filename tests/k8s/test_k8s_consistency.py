@@ -291,8 +291,8 @@ def test_container_command_is_the_images_entrypoint(rendered_default: Objects) -
 
 
 def infra_postgres_cluster() -> dict[str, Any]:
-    """The CloudNativePG Cluster of k8s/postgres.yaml."""
-    docs = load_documents((REPO_ROOT / "k8s" / "postgres.yaml").read_text())
+    """The CloudNativePG Cluster of k8s/base/postgres.yaml."""
+    docs = load_documents((REPO_ROOT / "k8s" / "base" / "postgres.yaml").read_text())
     (cluster,) = [d for d in docs if d["kind"] == "Cluster"]
     return cluster
 
@@ -329,7 +329,7 @@ def test_pinned_third_party_versions_are_the_documented_ones() -> None:
     for name, version in releases.items():
         assert re.fullmatch(r"\d+\.\d+\.\d+", version), (name, version)
         assert f"--version {version}" in docs, f"docs/kubernetes.md must install {name} {version}"
-    kustomization = (REPO_ROOT / "k8s" / "kustomization.yaml").read_text()
+    kustomization = (REPO_ROOT / "k8s" / "base" / "kustomization.yaml").read_text()
     for name in ("strimzi-cluster-operator", "cnpg"):
         assert "--version " + releases[name] in kustomization, name
     assert re.search(r":\d+\.\d+", infra_postgres_cluster()["spec"]["imageName"])

@@ -82,6 +82,8 @@ DATABASE_URL: {name: {{ $v.database.existingSecret | quote }}, key: {{ $v.databa
 {{- else }}
 DATABASE_URL: {name: {{ include "airline.secretName" $root | quote }}, key: {{ $v.secrets.keys.databaseUrl | quote }}, value: databaseUrl}
 {{- end }}
+{{- else if and $v.kafka.saslMechanism $v.kafka.users.create }}
+KAFKA_SASL_PASSWORD: {name: {{ index $v.kafka.users.names $component | quote }}, key: "password"}
 {{- else if $v.kafka.saslMechanism }}
 KAFKA_SASL_PASSWORD: {name: {{ include "airline.secretName" $root | quote }}, key: {{ $v.secrets.keys.kafkaSaslPassword | quote }}, value: kafkaSaslPassword}
 {{- end }}
@@ -192,6 +194,9 @@ etl: [log, lake, pushgateway]
 {{- range $key, $value := index $groups $group -}}
 {{- if ne (toString $value) "" }}{{ $_ := set $data $key (toString $value) }}{{ end -}}
 {{- end -}}
+{{- end -}}
+{{- if and $root.Values.kafka.users.create (hasKey $root.Values.kafka.users.names $component) -}}
+{{- $_ := set $data "KAFKA_SASL_USERNAME" (index $root.Values.kafka.users.names $component) -}}
 {{- end -}}
 {{- range $key, $value := (index $root.Values $component).config -}}
 {{- $_ := set $data $key (toString $value) -}}

@@ -116,7 +116,7 @@ SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'reader', :'reader_password') 
 """
 
 #: The read-only reader BI tools (Tableau, Grafana) log in as, with its dev password (the same
-#: as k8s/postgres.yaml's); the ETL's migration 007 grants it SELECT on the review objects.
+#: as k8s/base/postgres.yaml's); the ETL's migration 007 grants it SELECT on the review objects.
 BI_READER, BI_READER_PASSWORD = "airline_bi", "airline_bi"
 
 
