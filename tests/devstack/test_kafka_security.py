@@ -106,10 +106,9 @@ def _consume_error(broker: KafkaBroker, user: str, topic: str, group: str) -> in
         consumer.subscribe([topic])
         for _ in range(20):
             message = consumer.poll(0.5)
-            if message is not None and message.error() is not None:
-                code: int = message.error().code()
-                if code != KafkaError._PARTITION_EOF:
-                    return code
+            error = None if message is None else message.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                return int(error.code())
         return None
     finally:
         consumer.close()
@@ -223,7 +222,7 @@ def test_a_running_service_shows_no_password_in_its_metrics_or_health(
     process = subprocess.Popen([str(BIN / "airline-lake-writer"), "--new-source"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        pages = {}
+        pages: dict[str, str] = {}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(pages) < 3:
             for path in ("/metrics", "/healthz", "/readyz"):

@@ -28,6 +28,7 @@ import psycopg2
 import psycopg2.extensions
 from airline_core.logging import get_logger
 from airline_core.topics import LAKE_TOPICS
+from psycopg2 import sql
 
 from airline_etl import derived
 from airline_etl.errors import MigrationError
@@ -189,7 +190,8 @@ def bulk_candidates(conn: psycopg2.extensions.connection) -> set[str]:
     bulk = set()
     with conn.cursor() as cur:
         for stage, (target, _) in TARGETS.items():
-            cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target})")
+            cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(
+                sql.Identifier(target)))
             if cur.fetchone()[0]:  # type: ignore[index]
                 bulk.add(stage)
     return bulk
@@ -201,14 +203,15 @@ def create_staging(conn: psycopg2.extensions.connection,
     view of the target for stages loaded in bulk)."""
     with conn.cursor() as cur:
         for stage, (target, _) in TARGETS.items():
-            cols = ", ".join(STAGING_COLUMNS[stage])
+            names = {"stage": sql.Identifier(f"stg_{stage}"), "target": sql.Identifier(target),
+                     "cols": sql.SQL(", ").join(map(sql.Identifier, STAGING_COLUMNS[stage]))}
             if stage in bulk:
-                cur.execute(f"CREATE OR REPLACE TEMP VIEW stg_{stage} AS "
-                            f"SELECT {cols} FROM {target}")
+                cur.execute(sql.SQL("CREATE OR REPLACE TEMP VIEW {stage} AS "
+                                    "SELECT {cols} FROM {target}").format(**names))
             else:
-                cur.execute(f"DROP VIEW IF EXISTS stg_{stage}")
-                cur.execute(f"CREATE TEMP TABLE stg_{stage} ON COMMIT DROP AS "
-                            f"SELECT {cols} FROM {target} WITH NO DATA")
+                cur.execute(sql.SQL("DROP VIEW IF EXISTS {stage}").format(**names))
+                cur.execute(sql.SQL("CREATE TEMP TABLE {stage} ON COMMIT DROP AS "
+                                    "SELECT {cols} FROM {target} WITH NO DATA").format(**names))
         cur.execute("CREATE TEMP TABLE stg_rejects ON COMMIT DROP AS SELECT source_file, "
                     "line_number, topic, reason, raw_line, event_id, reason_code FROM "
                     "etl_rejects WITH NO DATA")
@@ -216,24 +219,28 @@ def create_staging(conn: psycopg2.extensions.connection,
                     "kind, topic, records FROM etl_loaded_files WITH NO DATA")
 
 
-def drop_indexes(conn: psycopg2.extensions.connection, bulk: AbstractSet[str]) -> list[str]:
+def drop_indexes(conn: psycopg2.extensions.connection, bulk: AbstractSet[str]
+                 ) -> list[sql.Composable]:
     """Drop the primary keys and indexes of the bulk targets; returns the DDL that rebuilds
-    them (run by :func:`apply`, in the same transaction)."""
-    rebuild: list[str] = []
+    them (run by :func:`apply`, in the same transaction). The definitions are the server's own
+    (``pg_get_constraintdef``, ``pg_indexes``), every name an identifier."""
+    rebuild: list[sql.Composable] = []
     with conn.cursor() as cur:
         for stage in sorted(bulk):
             target = TARGETS[stage][0]
             cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                         "WHERE conrelid = %s::regclass AND contype = 'p'", (target,))
             for name, definition in cur.fetchall():
-                rebuild.append(f"ALTER TABLE {target} ADD CONSTRAINT {name} {definition}")
-                cur.execute(f"ALTER TABLE {target} DROP CONSTRAINT {name}")
+                rebuild.append(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    sql.Identifier(target), sql.Identifier(name), sql.SQL(definition)))
+                cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    sql.Identifier(target), sql.Identifier(name)))
             cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s "
                         "AND schemaname = current_schema()", (target,))
             for name, definition in cur.fetchall():
-                rebuild.append(definition)
-                cur.execute(f"DROP INDEX {name}")
-            rebuild.append(f"ANALYZE {target}")
+                rebuild.append(sql.SQL(definition))
+                cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+            rebuild.append(sql.SQL("ANALYZE {}").format(sql.Identifier(target)))
     return rebuild
 
 
@@ -249,43 +256,55 @@ def copy_frame(conn: psycopg2.extensions.connection, table: str, frame: pl.DataF
     """COPY ``frame`` into ``table`` as CSV (null = unquoted empty, '' = quoted), in chunks."""
     if frame.height == 0:
         return 0
-    columns = ", ".join(frame.columns)
-    sql = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    copy = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns)))
     with conn.cursor() as cur:
         for offset in range(0, frame.height, _COPY_CHUNK_ROWS):
             buf = io.BytesIO()
             _csv_ready(frame.slice(offset, _COPY_CHUNK_ROWS)).write_csv(
                 buf, include_header=False, datetime_format=_CSV_TIME, null_value="")
             buf.seek(0)
-            cur.copy_expert(sql, buf)
+            cur.copy_expert(copy, buf)
     return frame.height
 
 
 def _upsert(stage: str, *, exclude: tuple[str, ...] = (), nothing: bool = False,
-            extra: Mapping[str, str] | None = None, where: str = "") -> str:
-    """``INSERT ... SELECT FROM stg ON CONFLICT`` that changes a row only when it differs."""
+            extra: Mapping[str, str] | None = None, where: str = "") -> sql.Composed:
+    """``INSERT ... SELECT FROM stg ON CONFLICT`` that changes a row only when it differs.
+    Every name is an identifier; ``extra`` maps a column to its SQL value (a ``%s``
+    placeholder or an expression of this module), ``where`` is a condition of this module."""
     target, key = TARGETS[stage]
     extra = dict(extra or {})
-    cols = [c for c in STAGING_COLUMNS[stage]]
-    insert_cols = ", ".join([*cols, *extra])
-    select_cols = ", ".join([*cols, *extra.values()])
-    head = (f"INSERT INTO {target} ({insert_cols}) SELECT {select_cols} FROM stg_{stage} "
-            f"ON CONFLICT ({', '.join(key)}) ")
+    cols = list(STAGING_COLUMNS[stage])
+    ident = sql.Identifier
+
+    def names(columns: list[str] | tuple[str, ...], prefix: str = "") -> sql.Composed:
+        return sql.SQL(", ").join(
+            sql.SQL(prefix) + ident(c) if prefix else ident(c) for c in columns)
+
+    head = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
+        ident(target), names([*cols, *extra]),
+        sql.SQL(", ").join([*map(ident, cols), *map(sql.SQL, extra.values())]),
+        ident(f"stg_{stage}"), names(key))
     if nothing:
-        return head + "DO NOTHING"
+        return head + sql.SQL("DO NOTHING")
     updated = [c for c in [*cols, *extra] if c not in key and c not in exclude]
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
-    differs = (f"({', '.join(f'{target}.{c}' for c in updated)}) IS DISTINCT FROM "
-               f"({', '.join(f'EXCLUDED.{c}' for c in updated)})")
-    return head + f"DO UPDATE SET {sets} WHERE {differs}" + (f" AND {where}" if where else "")
+    sets = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c))
+                              for c in updated)
+    differs = sql.SQL("({}) IS DISTINCT FROM ({})").format(
+        sql.SQL(", ").join(sql.SQL("{}.{}").format(ident(target), ident(c)) for c in updated),
+        names(updated, "EXCLUDED."))
+    statement = head + sql.SQL("DO UPDATE SET {} WHERE {}").format(sets, differs)
+    return statement + sql.SQL(f" AND {where}") if where else statement
 
 
 def apply(conn: psycopg2.extensions.connection, run_id: str,
-          bulk: AbstractSet[str] = frozenset(), rebuild: list[str] | None = None) -> dict[str, int]:
+          bulk: AbstractSet[str] = frozenset(), rebuild: list[sql.Composable] | None = None
+          ) -> dict[str, int]:
     """Upsert staging into the warehouse and recompute what depends on it; returns the number
     of rows each statement inserted or changed (0 everywhere on a replay). Bulk stages are
     already in their tables: their indexes are rebuilt (``rebuild``) instead."""
-    statements: list[tuple[str, str, tuple[Any, ...]]] = [
+    statements: list[tuple[str, str | sql.Composable, tuple[Any, ...]]] = [
         ("etl_event_ledger", _upsert("ledger", nothing=True, extra={"loaded_run_id": "%s"}),
          (run_id,)),
         ("etl_input_positions", _upsert("input_position", nothing=True), ()),
@@ -323,20 +342,21 @@ def apply(conn: psycopg2.extensions.connection, run_id: str,
         t = time.monotonic()
         for stage in [*TARGETS, "rejects", "files"]:
             if stage not in bulk:
-                cur.execute(f"ANALYZE stg_{stage}")
+                cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(f"stg_{stage}")))
         log.debug("statement done", statement="analyze", seconds=round(time.monotonic() - t, 3))
-        for sql in rebuild or []:
+        for ddl in rebuild or []:
             t = time.monotonic()
-            cur.execute(sql)
-            log.debug("statement done", statement=sql[:60], seconds=round(time.monotonic() - t, 3))
+            cur.execute(ddl)
+            log.debug("statement done", statement=ddl.as_string(cur)[:60],
+                      seconds=round(time.monotonic() - t, 3))
         bulk_targets = {TARGETS[stage][0]: stage for stage in bulk}
-        for name, sql, params in statements:
+        for name, statement, params in statements:
             if name in bulk_targets:
-                cur.execute(f"SELECT count(*) FROM {name}")
+                cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name)))
                 changed[name] = int(cur.fetchone()[0])  # type: ignore[index]
                 continue
             t = time.monotonic()
-            cur.execute(sql, params or None)
+            cur.execute(statement, params or None)
             changed[name] = cur.rowcount
             log.debug("statement done", statement=name, rows=cur.rowcount,
                       seconds=round(time.monotonic() - t, 3))
@@ -411,7 +431,7 @@ def table_counts(conn: psycopg2.extensions.connection) -> dict[str, int]:
     with conn.cursor() as cur:
         counts = {}
         for table in GOLD_TABLES:
-            cur.execute(f"SELECT count(*) FROM {table}")
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
             counts[table] = int(cur.fetchone()[0])  # type: ignore[index]
         return counts
 
@@ -441,16 +461,17 @@ def read_table(conn: psycopg2.extensions.connection, table: str,
                spool: Path | None = None) -> pl.DataFrame:
     """The whole table, typed, sorted by its key (COPY TO as CSV, parsed by Polars)."""
     schema = table_schema(conn, table)
-    order = ", ".join(GOLD_TABLES.get(table, tuple(schema)[:1]))
-    sql = f"COPY (SELECT * FROM {table} ORDER BY {order}) TO STDOUT WITH (FORMAT csv, HEADER)"
+    order = sql.SQL(", ").join(map(sql.Identifier, GOLD_TABLES.get(table, tuple(schema)[:1])))
+    copy = sql.SQL("COPY (SELECT * FROM {} ORDER BY {}) TO STDOUT WITH (FORMAT csv, HEADER)"
+                   ).format(sql.Identifier(table), order)
     with conn.cursor() as cur:
         if spool is not None:
             with spool.open("wb") as f:
-                cur.copy_expert(sql, f)
+                cur.copy_expert(copy, f)
             source: Any = spool
         else:
             source = io.BytesIO()
-            cur.copy_expert(sql, source)
+            cur.copy_expert(copy, source)
             source.seek(0)
     raw = pl.read_csv(source, schema={c: pl.String for c in schema})
     if spool is not None:
