@@ -166,3 +166,16 @@ def test_root_refuses_a_parent_dir_someone_else_could_change(planted: str) -> No
         assert list(elsewhere.iterdir()) == []
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_no_role_a_component_logs_in_as_has_powers_beyond_its_data(database_url: str) -> None:
+    """The ETL's role and the BI reader: no superuser, no role or database creation, no
+    replication, no row-security bypass (least privilege; the ETL owns only airline_dw)."""
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("""SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication,
+                              rolbypassrls FROM pg_roles WHERE rolname IN ('airline', 'airline_bi')
+                       ORDER BY rolname""")
+        rows = cur.fetchall()
+    conn.close()
+    assert [r[0] for r in rows] == ["airline", "airline_bi"]
+    assert all(not any(r[1:]) for r in rows), rows

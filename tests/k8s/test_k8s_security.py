@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 from airline_core import acls
-from k8s_support import CHART, COMPONENTS, SERVICES, component_workload, of_kind, pod_spec
+from k8s_support import (
+    CHART,
+    COMPONENTS,
+    REPO_ROOT,
+    SERVICES,
+    component_workload,
+    load_documents,
+    of_kind,
+    pod_spec,
+)
 
 pytestmark = pytest.mark.k8s
 PRODUCTION = CHART / "ci" / "production-values.yaml"
@@ -74,3 +83,27 @@ def test_without_users_the_shared_identity_stays_as_configured(render: Any) -> N
         container = pod_spec(component_workload(objects, key))["containers"][0]
         assert _env_sources(container)["KAFKA_SASL_PASSWORD"]["secretKeyRef"]["key"] == (
             "kafka-sasl-password")
+
+
+POWERS = ("superuser", "createrole", "createdb", "replication", "bypassrls")
+
+
+def test_no_component_connects_to_postgres_as_a_superuser(render: Any) -> None:
+    """The warehouse's operator gives no superuser access, its two login roles have no powers
+    beyond their data, and the ETL (the only component with a database) logs in as the owner
+    of airline_dw from the operator's app Secret, never the superuser's."""
+    docs = load_documents((REPO_ROOT / "k8s" / "base" / "postgres.yaml").read_text())
+    (cluster,) = [d for d in docs if d["kind"] == "Cluster"]
+    assert not cluster["spec"].get("enableSuperuserAccess", False)
+    roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+    assert set(roles) == {"airline", "airline_bi"}
+    for role in roles.values():
+        assert not any(role.get(power, False) for power in POWERS), role
+    for values in (None, PRODUCTION):
+        objects = render(values) if values else render()
+        etl = pod_spec(component_workload(objects, "etl"))["containers"][0]
+        ref = _env_sources(etl)["DATABASE_URL"]["secretKeyRef"]
+        assert "superuser" not in ref["name"], ref
+        for key in SERVICES:
+            container = pod_spec(component_workload(objects, key))["containers"][0]
+            assert "DATABASE_URL" not in _env_sources(container), key
