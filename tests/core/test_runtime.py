@@ -79,7 +79,7 @@ class Recorder:
     def on_fatal(self, error: KafkaError) -> None:
         self.seen.append(("fatal", error.code()))
 
-    def after_batch(self, now: float) -> None:
+    def after_batch(self, now: float, drained: bool = True) -> None:
         self.seen.append("after")
 
     def caught_up(self) -> bool:

@@ -94,3 +94,31 @@ def test_a_caught_up_input_holds_back_for_the_grace_only() -> None:
     assert list(merger.release()) == []  # input 0 caught up again only 0 s ago
     now[0] += 0.5
     assert [p.item for p in merger.release()] == ["b10"]
+
+
+def test_a_quiet_input_is_not_passed_while_the_local_queue_holds_more() -> None:
+    """A burst fetched in one response sits in the client's queue partition by partition: a
+    record of a long-quiet input may be waiting behind the batch just handed over. While the
+    fetch filled a whole batch (not drained), the head waits; once drained, or after
+    HOLD_GRACES graces, it passes."""
+    from airline_engine.merge import HOLD_GRACES
+
+    now = [100.0]
+    merger = PartitionMerger(2, idle_grace_s=0.5, clock=lambda: now[0])
+    merger.mark_end(1)  # the seat snapshots' input: caught up long ago
+    now[0] += 60.0
+    merger.push(0, 0, 10.0, "departed@10")  # the burst's first partition
+    assert list(merger.release(drained=False)) == []  # input 1's part may still be queued
+    merger.push(1, 0, 8.0, "snapshot@8")  # ... it was: the next turn hands it over
+    assert [p.item for p in merger.release(drained=False)] == ["snapshot@8"]
+    merger.mark_end(1)
+    assert list(merger.release(drained=True)) == []  # input 1 caught up only 0 s ago
+    now[0] += 0.5
+    assert [p.item for p in merger.release(drained=True)] == ["departed@10"]
+    # A backlog that never drains: a head still passes after HOLD_GRACES graces.
+    merger.mark_end(0)
+    merger.push(1, 1, 20.0, "snapshot@20")
+    now[0] += 0.5 * HOLD_GRACES - 0.01
+    assert list(merger.release(drained=False)) == []
+    now[0] += 0.02
+    assert [p.item for p in merger.release(drained=False)] == ["snapshot@20"]

@@ -31,6 +31,7 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,20 @@ def _lake_has_everything(run: Run, bootstrap: str, cluster_id: str) -> Callable[
     return check
 
 
+def _dead_letter_reasons(lake: Path) -> str:
+    """What the lake's dead letters say, counted: the first thing to read when counts differ."""
+    found: Counter[tuple[str, str]] = Counter()
+    for path in (lake / "raw" / "dead_letter").rglob("*.jsonl"):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                letter = json.loads(line)
+            except ValueError:
+                found[("?", line[:80])] += 1
+                continue
+            found[(str(letter.get("source_topic")), str(letter.get("reason"))[:160])] += 1
+    return "\n".join(f"{n:6} {topic:18} {reason}" for (topic, reason), n in found.most_common())
+
+
 def test_the_charts_workloads_run_as_containers_and_reconcile(
     played: Run, kafka_bootstrap: str, kafka_broker: Any, isolated_database_url: str,
     tmp_path: Path,
@@ -243,7 +258,9 @@ def test_the_charts_workloads_run_as_containers_and_reconcile(
                        kafka_broker.cluster_id, isolated_database_url)
     table = format_table(counts)
     assert all(c.kafka_records for c in counts), f"topics without events:\n{table}"
-    assert all(c.agrees for c in counts), f"Kafka, lake and warehouse disagree:\n{table}"
+    assert all(c.agrees for c in counts), (
+        f"Kafka, lake and warehouse disagree:\n{table}\ndead letters in the lake (count, "
+        f"source topic, reason):\n{_dead_letter_reasons(_lake_dir(run.volume))}")
 
     for name in SERVICES.values():
         podman("pod", "stop", "--time", "60", name)

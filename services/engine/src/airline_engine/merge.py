@@ -12,6 +12,13 @@ live, as long as no input's records show up more than the grace after another's)
 committed offset of an input is simply its queue head: everything below it was processed,
 nothing above it was.
 
+A caught-up input is passed by only once the client has handed over everything it holds: a
+fetch that fills a whole batch leaves records in the client's local queue, and a quiet
+input's next records may be among them (a burst fetched in one response lands in the queue
+partition by partition). While the queue is not drained, a head passes a quiet input only after
+waiting ``HOLD_GRACES`` graces since it arrived, which bounds what a long backlog keeps in
+memory.
+
 Merge keys use each input's running maximum event time, so a late (out-of-order) record sorts
 right after its predecessor instead of jumping the queue, which keeps every queue sorted.
 """
@@ -24,6 +31,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 NEVER = float("-inf")
+#: How many idle graces a head waits, while the client's local queue is not drained, before it
+#: passes a caught-up input anyway.
+HOLD_GRACES = 10
 
 
 class Pending(NamedTuple):
@@ -33,6 +43,7 @@ class Pending(NamedTuple):
     rank: int
     offset: int
     item: Any
+    arrived_s: float = 0.0  # monotonic time it was queued (never reached when sorting)
 
 
 class _Input:
@@ -79,7 +90,7 @@ class PartitionMerger:
         inp = self._inputs[rank]
         if event_s is not None and event_s > inp.last_s:
             inp.last_s = event_s
-        inp.queue.append(Pending(inp.last_s, rank, offset, item))
+        inp.queue.append(Pending(inp.last_s, rank, offset, item, self._clock()))
         inp.at_end = False
         inp.next_offset = offset + 1
 
@@ -98,10 +109,13 @@ class PartitionMerger:
         if offset is not None and not inp.queue and (inp.next_offset or 0) < offset:
             inp.next_offset = offset
 
-    def release(self) -> Iterator[Pending]:
-        """Yield every record that can be processed now, in merge order."""
+    def release(self, drained: bool = True) -> Iterator[Pending]:
+        """Yield every record that can be processed now, in merge order. ``drained``: the
+        client's local queue is empty (the last fetch returned less than a batch)."""
         inputs = self._inputs
-        idle_before = self._clock() - self._grace
+        now = self._clock()
+        idle_before = now - self._grace
+        patient_before = now - self._grace * HOLD_GRACES
         while True:
             best: Pending | None = None
             for inp in inputs:
@@ -116,6 +130,8 @@ class PartitionMerger:
                     continue
                 if not inp.at_end or inp.end_since > idle_before:
                     return
+                if not drained and best.arrived_s > patient_before:
+                    return  # the quiet input's next records may be in the local queue
             released = inputs[best.rank]
             released.queue.popleft()
             if best.key_s > released.released_s:

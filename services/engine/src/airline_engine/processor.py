@@ -184,9 +184,12 @@ class EngineProcessor:
         if task is not None and topic in self._rank:
             task.merger.mark_end(self._rank[topic], offset)
 
-    def after_batch(self, now: float) -> None:
-        """Release what the merges can, commit when due (never into an outage), offers."""
-        self._release()
+    def after_batch(self, now: float, drained: bool = True) -> None:
+        """Release what the merges can, commit when due (never into an outage), offers.
+        While the client's local queue is not drained, a quiet input's records may be among
+        those still waiting there, so the merges do not yet pass it by (see
+        :meth:`PartitionMerger.release`)."""
+        self._release(drained)
         due = now - self._last_commit >= self._interval_s or self._record_bound_reached()
         # No commit while the broker is known to be unreachable: librdkafka's
         # send_offsets_to_transaction can block past its timeout while the group
@@ -210,7 +213,7 @@ class EngineProcessor:
         self._decisions = self._dead_letters = 0
         return numbers
 
-    def _release(self) -> None:
+    def _release(self, drained: bool = True) -> None:
         """Process what the merges release; a release can free a whole backlog at once (the
         merge held it for a quiet input), so the ``ENGINE_COMMIT_MAX_RECORDS`` bound on a
         transaction is checked per record, not per batch."""
@@ -218,7 +221,7 @@ class EngineProcessor:
         for p in sorted(self.tasks.by_partition):
             task = self.tasks.by_partition[p]
             if task.merger.waiting():
-                for pending in task.merger.release():
+                for pending in task.merger.release(drained):
                     self._process(task, pending)
                     if self._record_bound_reached() and not self._broker.down \
                             and not self.commit():

@@ -341,7 +341,7 @@ class LakeWriter:
         lake, not the group, says where to resume."""
         raise LakeWriterError(f"fatal consumer error: {error}")
 
-    def after_batch(self, now: float) -> None:
+    def after_batch(self, now: float, drained: bool = True) -> None:
         """Land idle buffers and pending rolls (retrying storage after a backoff)."""
         self._flush_idle(now)
         self._update_buffered()

@@ -40,8 +40,11 @@ class Processor(Protocol):
     def on_fatal(self, error: KafkaError) -> None:
         """The consumer is unusable for good: replace it, or raise."""
 
-    def after_batch(self, now: float) -> None:
-        """Time-driven work after each turn (commit when due, flush idle buffers)."""
+    def after_batch(self, now: float, drained: bool) -> None:
+        """Time-driven work after each turn (commit when due, flush idle buffers).
+        ``drained``: the turn's fetch emptied the client's local queue (it returned fewer
+        records than a batch); when False, records of any partition may already be waiting
+        locally, behind the ones handed over."""
 
     def caught_up(self) -> bool:
         """Everything assigned is read to its end and nothing is uncommitted."""
@@ -109,7 +112,7 @@ class ConsumeLoop:
             else:
                 log.warning("consumer error", error=str(error))
         self._hand_over(records, now)
-        processor.after_batch(now)
+        processor.after_batch(now, drained=len(messages) < self._batch_size)
         self._broker.probe(processor.consumer)
         if now - self._last_progress >= self._progress_every_s:
             self._log_progress(now)
