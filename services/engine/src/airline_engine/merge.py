@@ -84,17 +84,13 @@ class PartitionMerger:
         exactly as the uninterrupted run did."""
         return {inp.rank: inp.released_s for inp in self._inputs if inp.released_s > NEVER}
 
-    def push(self, rank: int, offset: int, event_s: float | None, item: Any,
-             arrived_s: float | None = None) -> None:
+    def push(self, rank: int, offset: int, event_s: float | None, item: Any) -> None:
         """Queue a record read from input ``rank``; ``event_s`` None for a rejected one (it
-        keeps its predecessor's key, so it never moves the order of the others).
-        ``arrived_s``: when it was fetched, on this merge's clock (default: now); the caller
-        passes its batch's time so the hot path reads the clock once per batch."""
+        keeps its predecessor's key, so it never moves the order of the others)."""
         inp = self._inputs[rank]
         if event_s is not None and event_s > inp.last_s:
             inp.last_s = event_s
-        inp.queue.append(Pending(inp.last_s, rank, offset, item,
-                                 self._clock() if arrived_s is None else arrived_s))
+        inp.queue.append(Pending(inp.last_s, rank, offset, item, self._clock()))
         inp.at_end = False
         inp.next_offset = offset + 1
 

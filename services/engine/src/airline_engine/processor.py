@@ -165,7 +165,7 @@ class EngineProcessor:
                 continue
             result = read_record(ENGINE_INPUTS[rank], msg.key(), msg.value())
             if isinstance(result, Rejection):
-                task.merger.push(rank, offset, None, (None, msg, result, now), now)
+                task.merger.push(rank, offset, None, (None, msg, result, now))
                 continue
             event_s = result.event_time.timestamp()
             lead = event_s - task.merger.watermark(rank)  # inf before the input's first record
@@ -174,9 +174,9 @@ class EngineProcessor:
                                   f"event_time is {lead / 86400:.1f} days ahead of the {logical} "
                                   f"watermark (ENGINE_MAX_LEAD_MINUTES "
                                   f"{self.settings.max_lead_minutes})")
-                task.merger.push(rank, offset, None, (None, msg, ahead, now), now)
+                task.merger.push(rank, offset, None, (None, msg, ahead, now))
                 continue
-            task.merger.push(rank, offset, event_s, (result, msg, None, now), now)
+            task.merger.push(rank, offset, event_s, (result, msg, None, now))
 
     def on_end(self, topic: str, partition: int, offset: int) -> None:
         """An input partition is read to its end: its merge may stop waiting for it."""
