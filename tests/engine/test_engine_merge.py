@@ -122,3 +122,37 @@ def test_a_quiet_input_is_not_passed_while_the_local_queue_holds_more() -> None:
     assert list(merger.release(drained=False)) == []
     now[0] += 0.02
     assert [p.item for p in merger.release(drained=False)] == ["snapshot@20"]
+
+
+def test_a_quiet_input_with_records_written_past_its_end_holds_the_head() -> None:
+    """A producer writes a transaction's records to every partition, then commits, and the
+    commit markers land partition by partition: a fetch can show one input's records while
+    another's, already written, still wait for their marker. However long that input has been
+    caught up, its high watermark (past the offset it was caught up at) shows them coming; the
+    head waits for them, or for HOLD_GRACES graces at most (a transaction left open)."""
+    from airline_engine.merge import HOLD_GRACES
+
+    now = [100.0]
+    high = {0: 5}
+    merger = PartitionMerger(2, idle_grace_s=0.5, clock=lambda: now[0])
+    merger.mark_end(0, 5)  # the lifecycle input: caught up long ago at offset 5
+    now[0] += 60.0
+    high[0] = 7  # its part of the transaction is written, its marker not yet
+    merger.push(1, 0, 10.0, "snapshot@10")
+    now[0] += 1.0
+    assert list(merger.release(True, high.__getitem__)) == []
+    merger.push(0, 5, 8.0, "scheduled@8")  # the marker landed: the next fetch brings it
+    merger.mark_end(0, 7)
+    assert [p.item for p in merger.release(True, high.__getitem__)] == ["scheduled@8"]
+    now[0] += 0.5
+    assert [p.item for p in merger.release(True, high.__getitem__)] == ["snapshot@10"]
+    # A transaction left open: the head passes after HOLD_GRACES graces since it arrived.
+    high[0] = 9
+    merger.push(1, 1, 20.0, "snapshot@20")
+    now[0] += 0.5 * HOLD_GRACES - 0.01
+    assert list(merger.release(True, high.__getitem__)) == []
+    now[0] += 0.02
+    assert [p.item for p in merger.release(True, high.__getitem__)] == ["snapshot@20"]
+    # No watermark known (negative): the grace alone decides, as without one.
+    merger.push(1, 2, 30.0, "snapshot@30")
+    assert [p.item for p in merger.release(True, lambda rank: -1)] == ["snapshot@30"]

@@ -4,20 +4,26 @@ Each input keeps its records in a FIFO queue (offset order). The merge releases 
 head among the non-empty queues, and only when no *empty* input could still deliver something
 that sorts before it: an empty input holds the merge back unless its last seen time (with its
 rank as tie-break) is past the head, or it has been caught up with the broker (end of
-partition) for ``idle_grace_s``. The grace covers records of one producer transaction that
-become visible on different partitions a few milliseconds apart; without it a caught-up input
-that is about to receive an earlier record would let a later one of another input jump ahead.
-So the interleaving depends on the data, not on fetch timing (for data already written, always;
-live, as long as no input's records show up more than the grace after another's), and the
-committed offset of an input is simply its queue head: everything below it was processed,
-nothing above it was.
+partition) for ``idle_grace_s``; without the grace a caught-up input that is about to receive
+an earlier record would let a later one of another input jump ahead. So the interleaving
+depends on the data, not on fetch timing (for data already written, always; live, as long as
+the rules below see what is coming), and the committed offset of an input is simply its queue
+head: everything below it was processed, nothing above it was.
 
-A caught-up input is passed by only once the client has handed over everything it holds: a
-fetch that fills a whole batch leaves records in the client's local queue, and a quiet
-input's next records may be among them (a burst fetched in one response lands in the queue
-partition by partition). While the queue is not drained, a head passes a quiet input only after
-waiting ``HOLD_GRACES`` graces since it arrived, which bounds what a long backlog keeps in
-memory.
+A caught-up input is passed by only when nothing says more of it is on the way:
+
+* the client has handed over everything it holds: a fetch that fills a whole batch leaves
+  records in the client's local queue, and a quiet input's next records may be among them (a
+  burst fetched in one response lands in the queue partition by partition);
+* its partition's high watermark, as the client's last fetch saw it, is not past the offset at
+  which the input was caught up. A producer flushes a transaction's records to every partition
+  before it commits, and the commit markers then land partition by partition: a fetch can see
+  one input's records committed while another's, already written, still wait for their marker
+  (``read_committed`` stops at the last stable offset). However long the quiet input has been
+  caught up, its high watermark shows them coming.
+
+Either way a head waits at most ``HOLD_GRACES`` graces since it arrived, which bounds what a
+long backlog, or a transaction left open by a producer that died, keeps waiting.
 
 Merge keys use each input's running maximum event time, so a late (out-of-order) record sorts
 right after its predecessor instead of jumping the queue, which keeps every queue sorted.
@@ -31,8 +37,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 NEVER = float("-inf")
-#: How many idle graces a head waits, while the client's local queue is not drained, before it
-#: passes a caught-up input anyway.
+#: How many idle graces a head waits, while more of a caught-up input is on the way (in the
+#: client's local queue, or written but not yet committed), before it passes that input anyway.
 HOLD_GRACES = 10
 
 
@@ -47,7 +53,8 @@ class Pending(NamedTuple):
 
 
 class _Input:
-    __slots__ = ("at_end", "end_since", "last_s", "next_offset", "queue", "rank", "released_s")
+    __slots__ = ("at_end", "end_offset", "end_since", "last_s", "next_offset", "queue", "rank",
+                 "released_s")
 
     def __init__(self, rank: int, last_s: float = NEVER) -> None:
         self.rank = rank
@@ -56,6 +63,7 @@ class _Input:
         self.released_s = last_s
         self.at_end = False
         self.end_since = 0.0
+        self.end_offset: int | None = None  # where it was caught up (None: not known)
         self.next_offset: int | None = None
 
 
@@ -106,16 +114,21 @@ class PartitionMerger:
         if not inp.at_end:
             inp.at_end = True
             inp.end_since = self._clock()
+        inp.end_offset = offset
         if offset is not None and not inp.queue and (inp.next_offset or 0) < offset:
             inp.next_offset = offset
 
-    def release(self, drained: bool = True) -> Iterator[Pending]:
+    def release(self, drained: bool = True,
+                high_watermark: Callable[[int], int] | None = None) -> Iterator[Pending]:
         """Yield every record that can be processed now, in merge order. ``drained``: the
-        client's local queue is empty (the last fetch returned less than a batch)."""
+        client's local queue is empty (the last fetch returned less than a batch).
+        ``high_watermark(rank)``: that input partition's high watermark as the client's last
+        fetch saw it (negative when not known)."""
         inputs = self._inputs
         now = self._clock()
         idle_before = now - self._grace
         patient_before = now - self._grace * HOLD_GRACES
+        coming: dict[int, bool] = {}  # rank -> written records past its end (asked once)
         while True:
             best: Pending | None = None
             for inp in inputs:
@@ -130,8 +143,9 @@ class PartitionMerger:
                     continue
                 if not inp.at_end or inp.end_since > idle_before:
                     return
-                if not drained and best.arrived_s > patient_before:
-                    return  # the quiet input's next records may be in the local queue
+                if best.arrived_s > patient_before and (
+                        not drained or _more_coming(inp, high_watermark, coming)):
+                    return  # the quiet input's next records may sort before the head
             released = inputs[best.rank]
             released.queue.popleft()
             if best.key_s > released.released_s:
@@ -159,3 +173,15 @@ class PartitionMerger:
     def waiting(self) -> bool:
         """Records are queued (a later :meth:`release` may free them once the grace passed)."""
         return any(inp.queue for inp in self._inputs)
+
+
+def _more_coming(inp: _Input, high_watermark: Callable[[int], int] | None,
+                 asked: dict[int, bool]) -> bool:
+    """The broker holds records of ``inp`` past where it was caught up (written, maybe not
+    committed yet); ``asked`` keeps each answer for one release."""
+    if high_watermark is None or inp.end_offset is None:
+        return False
+    known = asked.get(inp.rank)
+    if known is None:
+        known = asked[inp.rank] = high_watermark(inp.rank) > inp.end_offset
+    return known

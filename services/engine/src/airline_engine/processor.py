@@ -13,6 +13,7 @@ id fences a crashed predecessor the moment its replacement starts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -221,13 +222,25 @@ class EngineProcessor:
         for p in sorted(self.tasks.by_partition):
             task = self.tasks.by_partition[p]
             if task.merger.waiting():
-                for pending in task.merger.release(drained):
+                watermark = functools.partial(self._high_watermark, p)
+                for pending in task.merger.release(drained, watermark):
                     self._process(task, pending)
                     if self._record_bound_reached() and not self._broker.down \
                             and not self.commit():
                         return  # rewound to the last commit: the inputs are read again
                 buffered += task.merger.buffered()
         metrics.BUFFERED.set(buffered)
+
+    def _high_watermark(self, partition: int, rank: int) -> int:
+        """Input ``rank``'s partition high watermark from the client's last fetch (-1 when
+        not known): past the caught-up offset, records are written that ``read_committed``
+        does not show yet."""
+        try:
+            marks = self.consumer.get_watermark_offsets(
+                TopicPartition(self._inputs[rank], partition), cached=True)
+        except KafkaException:
+            return -1
+        return -1 if marks is None else int(marks[1])
 
     def _record_bound_reached(self) -> bool:
         """The open transaction covers ``ENGINE_COMMIT_MAX_RECORDS`` inputs (0: no bound)."""

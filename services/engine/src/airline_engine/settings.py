@@ -179,9 +179,8 @@ class Settings:
         "flight's departure time go to dead_letter (flight_closed)", check=non_negative)
     idle_input_ms: int = setting(
         "ENGINE_IDLE_INPUT_MS", 500,
-        "an input caught up with the broker for this long stops holding back the event-time "
-        "merge of the others (covers records of one producer transaction becoming visible on "
-        "different partitions a moment apart)", check=non_negative)
+        "an input caught up with the broker for this long, with nothing more written to its "
+        "partition, stops holding back the event-time merge of the others", check=non_negative)
     commit_max_records: int = setting(
         "ENGINE_COMMIT_MAX_RECORDS", 20000,
         "commit early once a transaction covers this many input records (bounds transaction "
