@@ -13,6 +13,8 @@ from airline_core.contract import (
     MAX_VALUE_BYTES,
     Reason,
     Rejection,
+    all_pass_byte_checks,
+    check_bytes,
     nesting_depth_exceeds,
     read_event,
     read_record,
@@ -158,3 +160,29 @@ def test_check_money_accepts_plain_amounts_only(amount: str, valid: bool) -> Non
     else:
         with pytest.raises(ValueError, match="is not an amount"):
             ev.check_money("price", Decimal(amount))
+
+
+#: Values each failing one byte check, or legal but outside the batch check's fast path.
+ODD_VALUES = [None, b"", b"{\n}", b"{\r}", b"[" * (MAX_DEPTH + 1), b"\xff\xfe",
+              b"x" * (MAX_VALUE_BYTES + 1), b'{"a":"\\u0000"}', '{"name":"Zoë"}'.encode(),
+              b'{"a":"u0000"}']
+
+
+def _batch_values() -> st.SearchStrategy[bytes | None]:
+    every_topic = [v for values in VALID.values() for v in values]
+    return (st.sampled_from(every_topic) | st.sampled_from(ODD_VALUES)
+            | st.binary(max_size=60))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(batch=st.lists(_batch_values(), max_size=12))
+def test_the_batch_byte_check_is_exact_when_it_passes(batch: list[bytes | None]) -> None:
+    """True only when every value passes ``check_bytes``; False for a batch of passing values
+    only when it holds non-ASCII bytes or the text ``u0000`` (the documented conservative case)."""
+    each_passes = all(check_bytes(v) is None for v in batch)
+    verdict = all_pass_byte_checks(batch)
+    if verdict:
+        assert each_passes
+    elif each_passes:
+        joined = b" ".join(v or b"" for v in batch)
+        assert not joined.isascii() or b"u0000" in joined

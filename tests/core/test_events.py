@@ -6,6 +6,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 from airline_core import events
+from airline_core.contract import all_pass_byte_checks
 from airline_core.errors import InvalidEventError, UnsupportedSchemaError
 from airline_core.topics import Topic
 
@@ -142,3 +143,27 @@ def test_fare_prices_are_checked_inside_nested_records() -> None:
     raw["fare_buckets"][0]["price"] = "NaN"
     with pytest.raises(InvalidEventError, match="price"):
         events.decode(Topic.FLIGHT_LIFECYCLE, msgspec.json.encode(raw))
+
+
+def _header_or_none(value: bytes) -> events.EventHeader | None:
+    try:
+        return events.decode_header(value)
+    except InvalidEventError:
+        return None
+
+
+def test_batch_headers_equal_one_by_one_or_none() -> None:
+    """decode_headers gives exactly decode_header's results, or None when any value is not a
+    header (never a shifted or merged result: two documents in one value, a broken line)."""
+    good = events.encode(booking())
+    other = events.encode(booking(event_id="e2", event_time=datetime(2025, 11, 2, tzinfo=UTC)))
+    assert events.decode_headers([good, other]) == [events.decode_header(good),
+                                                   events.decode_header(other)]
+    assert events.decode_headers([]) == []
+    for odd in (good + b" " + other, b'{"a":{}', good.replace(b"2025-11", b"2299-11"),
+                good.replace(b'"1.', b'"9.'), b"[]", b'{"a":1}', b" " + good):
+        batch = [good, odd, other]
+        assert all_pass_byte_checks(batch)
+        assert events.decode_headers(batch) is None
+        # conservative only for a value not written as a bare object: it is decided alone
+        assert _header_or_none(odd) is None or odd.startswith(b" "), odd

@@ -84,9 +84,9 @@ def writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[processo
 
 
 def feed(w: processor.LakeWriter, partition: int, offsets: range) -> None:
-    for o in offsets:
-        message: Any = FakeMessage(f"{PREFIX}bookings", partition, o, b'{"o":%d}' % o)
-        w._on_record(message, 0.0)
+    messages: Any = [FakeMessage(f"{PREFIX}bookings", partition, o, b'{"o":%d}' % o)
+                     for o in offsets]
+    w.on_records(messages, 0.0)
 
 
 def manifests(tmp_path: Path) -> list[str]:

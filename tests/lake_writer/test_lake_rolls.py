@@ -14,6 +14,7 @@ from airline_lake_writer.rolls import (
     RollLimits,
     build_roll,
     classify,
+    classify_all,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -156,3 +157,72 @@ def test_offset_runs_round_trip(offsets: set[int]) -> None:
     runs = offset_runs(ordered)
     assert expand_runs(runs) == ordered
     assert all(b[0] > a[1] + 1 for a, b in itertools.pairwise(runs))
+
+
+def cuts_one_at_a_time(records: list[LakeRecord], limits: RollLimits
+                       ) -> list[tuple[int, int, str]]:
+    """The rule, written as the obvious loop: after each record, cut by count, else by bytes."""
+    cuts, count, size, first = [], 0, 0, 0
+    for i, record in enumerate(records):
+        count, size = count + 1, size + record.size
+        reason = ("records" if count >= limits.max_records
+                  else "bytes" if size >= limits.max_bytes else None)
+        if reason:
+            cuts.append((records[first].offset, record.offset, reason))
+            count, size, first = 0, 0, i + 1
+    return cuts
+
+
+@given(sizes=st.lists(st.integers(0, 300), min_size=1, max_size=200),
+       unstorable=st.sets(st.integers(0, 199)), gaps=st.lists(st.integers(1, 3), max_size=200),
+       max_records=st.integers(1, 50), max_bytes=st.integers(1, 2000),
+       chunks=st.lists(st.integers(1, 60), min_size=1, max_size=20))
+def test_extend_cuts_where_the_records_one_at_a_time_would(
+        sizes: list[int], unstorable: set[int], gaps: list[int], max_records: int,
+        max_bytes: int, chunks: list[int]) -> None:
+    """Any split of the stream into batches gives the same rolls, with the same bytes and
+    reasons, as the per-record rule (unstorable records count but add no bytes)."""
+    offsets = list(itertools.accumulate(gaps[i] if i < len(gaps) else 1
+                                        for i in range(len(sizes))))
+    diverted = classify(0, None, 0).unstorable
+    records = [LakeRecord(o, b"x" * n, "2025-01-01", i not in unstorable,
+                          diverted if i in unstorable else None)
+               for i, (o, n) in enumerate(zip(offsets, sizes, strict=True))]
+    limits = RollLimits(max_records, max_bytes)
+    buffer = PartitionBuffer("t", 0, 0, limits)
+    rolls, start = [], 0
+    for size in itertools.cycle(chunks):
+        if start >= len(records):
+            break
+        rolls += buffer.extend(records[start:start + size], 0.0)
+        start += size
+    assert [(r.id.first, r.id.last, r.reason) for r in rolls] == cuts_one_at_a_time(records,
+                                                                                   limits)
+    last_cut = rolls[-1].id.last if rolls else -1
+    assert buffer.records == [r for r in records if r.offset > last_cut]
+    assert buffer.bytes == sum(r.size for r in buffer.records)
+
+
+def test_extend_refuses_offsets_that_do_not_increase() -> None:
+    buffer = PartitionBuffer("t", 0, 0, RollLimits(10, 10**9))
+    buffer.extend([LakeRecord(4, b"{}", "2025-01-01")], 0.0)
+    for offsets, bad in (((4, 5), 4), ((5, 7, 7), 7), ((6, 9, 8), 8)):
+        with pytest.raises(ValueError, match=f"offset {bad} is not after"):
+            buffer.extend([LakeRecord(o, b"{}", "2025-01-01") for o in offsets], 0.0)
+    assert [r.offset for r in buffer.records] == [4]
+
+
+#: One partition's stream as the lake writer meets it: valid events of several dates and
+#: zones, with the odd record of every kind the byte checks and the header decoder refuse.
+ODD = [None, b"", b"junk", b'{"a":\n1}', b"\xff", b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1),
+       '{"event_id":"Zoë"}'.encode(), event(9).replace(b"2025-11-28", b"2299-11-28"),
+       event(8) + b" " + event(7), b" " + event(6)]
+
+
+@given(st.lists(st.sampled_from(ODD) | st.integers(0, 500).map(
+    lambda i: event(i, T0 + timedelta(minutes=7 * i - 1500))), max_size=80))
+def test_classify_all_equals_classify_one_by_one(values: list[bytes | None]) -> None:
+    offsets = [3 * i + 1 for i in range(len(values))]
+    stamps = [10**12 + i for i in range(len(values))]
+    assert classify_all(offsets, values, stamps.__getitem__) == [
+        classify(o, v, t) for o, v, t in zip(offsets, values, stamps, strict=True)]

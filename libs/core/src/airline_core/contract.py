@@ -16,8 +16,9 @@ carries a code from this one list. ``docs/contract.md`` documents every code.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeGuard
 
 import msgspec
 
@@ -152,6 +153,23 @@ def check_bytes(value: bytes | None) -> Rejection | None:
     if b"u0000" in value and _NUL_ESCAPE.search(value):
         return Rejection(Reason.NUL_CHARACTER, "a string holds the NUL character (U+0000)")
     return None
+
+
+def all_pass_byte_checks(values: Sequence[bytes | None]) -> TypeGuard[Sequence[bytes]]:
+    """Whether every value passes :func:`check_bytes`, decided for the whole batch at once.
+
+    The scans for line breaks, non-ASCII bytes and the NUL escape run once over the joined
+    values instead of once per value. Conservative: ``False`` also for a batch holding any
+    non-ASCII byte or the text ``u0000`` (both legal), so a caller falls back to
+    :func:`check_bytes` per value and gets the exact verdict; ``True`` is always exact."""
+    for value in values:
+        if not value or len(value) > MAX_VALUE_BYTES:
+            return False
+        if value.count(b"[") + value.count(b"{") > MAX_DEPTH and nesting_depth_exceeds(value):
+            return False
+    joined = b" ".join(values)  # type: ignore[arg-type]  # no None: refused above
+    return (joined.isascii() and b"\n" not in joined and b"\r" not in joined
+            and b"u0000" not in joined)
 
 
 #: Money is written as plain digits ("140.00", or the number 140.5): the decoder would also

@@ -28,16 +28,18 @@ _TARGET: Final = _target(os.environ.get(ENV, ""))
 _hits = 0
 
 
-def crash_point(name: str, prepare: Callable[[], object] | None = None) -> None:
+def crash_point(name: str, prepare: Callable[[], object] | None = None, passes: int = 1) -> None:
     """Die here, at once, if the environment names this point (and this is the chosen hit).
 
     ``prepare`` runs just before the kill, only then: what the test needs to be real at that
-    moment (e.g. flushing an open transaction's records to the broker)."""
+    moment (e.g. flushing an open transaction's records to the broker). ``passes`` counts this
+    call as that many passes at once (a batch of records handled in one step): the kill comes
+    when the chosen hit falls among them."""
     global _hits
     if _TARGET is None or _TARGET[0] != name:
         return
-    _hits += 1
-    if _hits == _TARGET[1]:
+    _hits += passes
+    if _hits - passes < _TARGET[1] <= _hits:
         if prepare is not None:
             prepare()
         os.kill(os.getpid(), signal.SIGKILL)

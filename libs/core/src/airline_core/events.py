@@ -490,10 +490,11 @@ def decode(topic: Topic | str, value: bytes | None) -> Any:
     return result
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], value: bytes | None) -> Any:
+def _decode(decoder: msgspec.json.Decoder[Any], value: bytes | None,
+            bytes_checked: bool = False) -> Any:
     from airline_core.contract import check_bytes  # contract imports us
 
-    problem = check_bytes(value)
+    problem = None if bytes_checked else check_bytes(value)
     if problem is not None:
         raise InvalidEventError(problem.text)
     try:
@@ -515,10 +516,31 @@ def decode_any(value: bytes | None) -> AnyEvent:
     return result
 
 
-def decode_header(value: bytes | None) -> EventHeader:
-    """Decode only the common fields; cheap, and valid for every event type."""
-    header: EventHeader = _decode(_HEADER_DECODER, value)
+def decode_header(value: bytes | None, *, bytes_checked: bool = False) -> EventHeader:
+    """Decode only the common fields; cheap, and valid for every event type.
+
+    ``bytes_checked``: the caller has just run the contract's byte checks on ``value``
+    (:func:`airline_core.contract.check_bytes`) and found nothing, so they are not repeated."""
+    header: EventHeader = _decode(_HEADER_DECODER, value, bytes_checked)
     return header
+
+
+def decode_headers(values: Sequence[bytes]) -> list[EventHeader] | None:
+    """The headers of a batch of values in one decoder call, or ``None`` when any value is not
+    a valid header (the caller then decodes each with :func:`decode_header` for its verdict).
+
+    The values must already pass the contract's byte checks
+    (:func:`airline_core.contract.all_pass_byte_checks`): no line breaks, so joined as JSON
+    Lines each value is exactly one line. Each must also be one object (``{`` to ``}``), so no
+    value can hold two documents or none."""
+    for value in values:
+        if value[:1] != b"{" or value[-1:] != b"}":
+            return None
+    try:
+        headers: list[EventHeader] = _HEADER_DECODER.decode_lines(b"\n".join(values))
+    except Exception:  # any failure, including __post_init__ checks: decide one by one
+        return None
+    return headers if len(headers) == len(values) else None
 
 
 def b64(data: bytes | None) -> str | None:

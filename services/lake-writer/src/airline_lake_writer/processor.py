@@ -38,7 +38,7 @@ from airline_lake_writer.metrics import (
     STORAGE_BLOCKED,
     STORAGE_ERRORS,
 )
-from airline_lake_writer.rolls import PartitionBuffer, Roll, RollLimits, classify
+from airline_lake_writer.rolls import PartitionBuffer, Roll, RollLimits, classify_all
 from airline_lake_writer.settings import Settings
 from airline_lake_writer.store import LakeStore
 
@@ -174,22 +174,27 @@ class LakeWriter:
         log.info("partitions revoked", count=len(partitions))
 
     # ------------------------------------------------------------------ records
-    def _on_record(self, message: Message, now: float) -> None:
-        key = (self._logical(message.topic() or ""), int(message.partition() or 0))
+    def _on_run(self, messages: list[Message], now: float) -> None:
+        """Buffer consecutive records of one partition, classified and cut as one batch."""
+        first = messages[0]
+        key = (self._logical(first.topic() or ""), int(first.partition() or 0))
         buffer = self.buffers.get(key)
-        if buffer is None:  # a record fetched just before a revocation
+        if buffer is None:  # records fetched just before a revocation
             return
         self.at_end.discard(key)
-        offset = int(message.offset() or 0)
+        offsets = [int(m.offset() or 0) for m in messages]
         resumed_at = self.resumed_at.pop(key, None)
-        if resumed_at is not None and offset > resumed_at:
-            self._check_retention(message, key, resumed_at)
-        record = classify(offset, message.value(), message.timestamp()[1])
-        if record.unstorable and key[0] != Topic.DEAD_LETTER:
-            self.dead_letter_ids[key][offset] = self._divert(message, key[0], record.unstorable)
-        crash_point("lake.mid_buffer")
-        roll = buffer.append(record, now)
-        if roll is not None:
+        if resumed_at is not None and offsets[0] > resumed_at:
+            self._check_retention(first, key, resumed_at)
+        records = classify_all(offsets, [m.value() for m in messages],
+                               lambda i: messages[i].timestamp()[1])
+        if key[0] != Topic.DEAD_LETTER:
+            for message, record in zip(messages, records, strict=True):
+                if record.unstorable:
+                    self.dead_letter_ids[key][record.offset] = self._divert(
+                        message, key[0], record.unstorable)
+        crash_point("lake.mid_buffer", passes=len(records))
+        for roll in buffer.extend(records, now):
             self._enqueue(roll)
 
     def _check_retention(self, message: Message, key: Key, resumed_at: int) -> None:
@@ -327,10 +332,18 @@ class LakeWriter:
 
     # ------------------------------------------------------------------ the consume loop's hooks
     def on_records(self, records: list[Message], now: float) -> None:
-        """Buffer each record; full buffers become rolls and land at once."""
+        """Buffer the records, each run of one partition's as a batch; full buffers become
+        rolls and land at once."""
         self._caught_up = False
-        for message in records:
-            self._on_record(message, now)
+        start = 0
+        while start < len(records):
+            topic, partition = records[start].topic(), records[start].partition()
+            end = start + 1
+            while (end < len(records) and records[end].partition() == partition
+                   and records[end].topic() == topic):
+                end += 1
+            self._on_run(records[start:end], now)
+            start = end
 
     def on_end(self, topic: str, partition: int, offset: int) -> None:
         """librdkafka passed the end of a partition (also past a trailing transaction marker)."""
