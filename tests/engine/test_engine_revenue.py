@@ -6,14 +6,19 @@ import math
 
 import numpy as np
 import pytest
-from airline_engine.forecast import demand_forecast
+from airline_engine.curve import BookingCurve
+from airline_engine.forecast import DAY_S, demand_forecast
+from airline_engine.market import Market
 from airline_engine.response import (
     PRIOR_ELASTICITY,
+    Evidence,
     PriceResponse,
     decode_stats,
     encode_stats,
 )
 from airline_engine.revenue import Rung, walk
+from airline_engine.settings import DEFAULT_CURVE
+from airline_engine.state import BucketCapacity, FlightState, Promo
 
 
 def test_the_response_is_the_prior_without_evidence_and_learns_the_truth_with_it() -> None:
@@ -83,3 +88,40 @@ def test_the_control_group_divides_the_forecasts_error_out_of_the_response() -> 
     restored = PriceResponse()
     restored.adopt(decode_stats(encode_stats(corrected.stats)))
     assert restored.estimate("Y", 25.0) == honest
+
+
+def _promoted_flight() -> FlightState:
+    """A 100-seat flight 30 days out with 20 seats booked and 25 % off its cheapest bucket."""
+    departure = 100 * DAY_S
+    return FlightState(
+        flight_id="F1", scheduled=True, departure_s=departure, total_seats=100,
+        cabins={"Y": 100}, buckets=[BucketCapacity("K", "Y", "80.00", 60),
+                                    BucketCapacity("M", "Y", "150.00", 40)],
+        booked=20, booked_by_cabin={"Y": 20}, booked_by_bucket={"K": 20},
+        promo=Promo("p1", 2, 25, "K", departure - 30 * DAY_S, "expected_revenue_gain"))
+
+
+def _evidence_after_bookings(prior: float) -> list[Evidence]:
+    """The evidence a market with ``prior`` gathers from the same ten bookings of 2 seats."""
+    market = Market(BookingCurve.parse(DEFAULT_CURVE), 0.8, PriceResponse(prior=prior))
+    flight = _promoted_flight()
+    now = flight.departure_s - 30 * DAY_S
+    market.on_event(flight, now)  # the exposure begins with the decision
+    for _ in range(10):
+        now += DAY_S / 2
+        flight.booked += 2
+        flight.booked_by_cabin["Y"] += 2
+        flight.booked_by_bucket["K"] += 2
+        market.on_booking(flight, {"Y": 2}, now)
+        market.on_event(flight, now)
+    return market.response.stats.evidence["Y/4"]
+
+
+def test_the_promotions_counterfactual_never_depends_on_the_estimate() -> None:
+    """Each stretch of a promotion is measured against the forecast made when it began: the
+    seats the discount brought (set apart by the estimate of the day) cannot lower the
+    counterfactual, or a too-elastic estimate would read its own error as evidence."""
+    elastic, inelastic = _evidence_after_bookings(-2.5), _evidence_after_bookings(-0.3)
+    assert elastic == inelastic
+    (row,) = elastic
+    assert (row.discount, row.observed) == (25, 20.0) and row.expected > 0.0

@@ -3,11 +3,14 @@
 One :class:`Market` per partition (its core owns it). It forecasts a flight's remaining demand
 in the cabin a promotion discounts, and learns the price response from the flight's own
 promotions: between two events of a promoted flight whose target bucket still sells, the seats
-booked in the cabin are the *observed*, the seats the forecast expected over the same stretch of
-the booking curve without a discount the *expected* (:mod:`airline_engine.response`). Seats the
-discount brought (by the estimate at the time) are kept apart in ``lifted_seats``, so the
-forecast reads the flight's demand at undiscounted fares. A held-out flight's would-be
-promotion (``shadow_discount``) is counted the same way, as the control group's evidence.
+booked in the cabin are the *observed*, the seats expected over the same stretch of the booking
+curve without a discount the *expected* (:mod:`airline_engine.response`). The expected comes
+from the forecast made when the exposure began (``exposure_final``), before any seat the
+discount brought: later forecasts set those seats apart by the estimate of the day
+(``lifted_seats``, so the policy reads demand at undiscounted fares), and measuring against them
+would let an estimate confirm itself (too elastic, it sets apart too much, lowers the
+counterfactual and reads as a strong response). A held-out flight's would-be promotion
+(``shadow_discount``) is counted the same way, as the control group's evidence.
 """
 
 from __future__ import annotations
@@ -86,14 +89,17 @@ class Market:
         if not self.exposed(flight):
             flight.exposure_s = None
             flight.exposure_seats = 0
+            flight.exposure_final = None
             return False
+        if flight.exposure_final is None:
+            flight.exposure_final = self.demand(flight, now_s).final
         start = flight.exposure_s
         learned = False
         if start is not None and now_s > start and flight.exposure_open:
             days_from = max(flight.departure_s - start, 0.0) / DAY_S
             days_to = max(flight.departure_s - now_s, 0.0) / DAY_S
-            forecast = self.demand(flight, now_s)
-            expected = forecast.final * (self.curve.share(days_to) - self.curve.share(days_from))
+            expected = flight.exposure_final * (self.curve.share(days_to)
+                                                - self.curve.share(days_from))
             if promo is None:
                 self.response.observe_control(target_cabin(flight), days_from,
                                               flight.shadow_discount,

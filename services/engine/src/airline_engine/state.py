@@ -110,6 +110,9 @@ class FlightState(msgspec.Struct):
     exposure_s: float | None = None
     exposure_seats: int = 0
     exposure_open: bool = False
+    #: The forecast final demand of the target cabin when the exposure began, before any seat
+    #: the discount brought: the counterfactual every stretch of it is measured against.
+    exposure_final: float | None = None
     #: A held-out flight's would-be discount (never sold; 0: none): its exposure is the
     #: control group's (see :mod:`airline_engine.response`).
     shadow_discount: int = 0
