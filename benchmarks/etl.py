@@ -96,6 +96,20 @@ def etl(url: str, lake: Path, work: Path, budget_s: float | None = None) -> Load
     return Load(seconds, usage.ru_maxrss // 1024, finished)
 
 
+#: ``application_name`` of the big load's connection, so its session can be ended when stopped.
+LARGE_APPLICATION: Final = "bench-etl-large"
+
+
+def end_sessions(database_url: str, application_name: str) -> None:
+    """End the server sessions of a killed client: a backend runs its statement to the end
+    before it notices the client is gone, holding its locks (the schema's DROP would wait)."""
+    with contextlib.closing(psycopg2.connect(database_url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                    (application_name,))
+        conn.commit()
+
+
 def tables(conn: psycopg2.extensions.connection) -> list[str]:
     """The base tables of the connection's schema (the warehouse the ETL built)."""
     with conn.cursor() as cur:
@@ -187,7 +201,10 @@ def large(bench: Bench, copies: int) -> list[Result]:
     label = f"{events / 1e6:.0f}M events"
     database_url = bench.database_url or ""
     with fresh_schema(database_url, "etl") as (schema, url):
-        load = etl(url, lake, bench.scratch("etl-run-large"), LARGE_BUDGET_S)
+        load = etl(f"{url}&application_name={LARGE_APPLICATION}", lake,
+                   bench.scratch("etl-run-large"), LARGE_BUDGET_S)
+        if not load.finished:
+            end_sessions(database_url, LARGE_APPLICATION)
         say(f"  airline-etl, {label}: {load.seconds:.0f} s, peak RSS {load.peak_rss_mib} MiB"
             + ("" if load.finished else " (stopped at the budget)"))
         extra = {"peak_rss_mib": [load.peak_rss_mib], "events": events,

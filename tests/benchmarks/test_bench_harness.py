@@ -11,10 +11,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import psycopg2
 import pytest
 
+from benchmarks import etl
 from benchmarks.__main__ import STAGES
 from benchmarks.harness import ROOT, Result, alternate, markdown, write
 
@@ -100,8 +103,6 @@ def test_a_load_past_its_budget_is_stopped_and_says_so(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The 10M-event ETL load is killed at its budget (make bench must end in time), and a
     load that ends in time is reported as finished; a failing one still raises."""
-    from benchmarks import etl
-
     def script(body: str) -> Path:
         path = tmp_path / f"fake-etl-{len(list(tmp_path.iterdir()))}"
         path.write_text(f"#!/bin/sh\n{body}\n")
@@ -116,3 +117,36 @@ def test_a_load_past_its_budget_is_stopped_and_says_so(tmp_path: Path,
     monkeypatch.setattr(etl, "ETL", script("echo broken; exit 3"))
     with pytest.raises(RuntimeError, match="failed \\(3\\): broken"):
         etl.etl("postgresql://unused", tmp_path, tmp_path)
+
+
+def test_a_stopped_loads_session_is_ended(database_url: str) -> None:
+    """A killed client's backend would run its statement to the end holding its locks; the
+    bench ends it by its application name."""
+    outcome: list[BaseException | None] = []
+    sep = "&" if "?" in database_url else "?"
+
+    def sleeper() -> None:
+        conn = psycopg2.connect(f"{database_url}{sep}application_name=bench-test-sleeper")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_sleep(60)")
+            outcome.append(None)
+        except psycopg2.Error as e:
+            outcome.append(e)
+        finally:
+            conn.close()
+
+    worker = threading.Thread(target=sleeper)
+    worker.start()
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        for _ in range(100):
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                        "'bench-test-sleeper' AND state = 'active'")
+            if cur.fetchone() == (1,):
+                break
+            threading.Event().wait(0.1)
+    conn.close()
+    etl.end_sessions(database_url, "bench-test-sleeper")
+    worker.join(timeout=20)
+    assert not worker.is_alive()
+    assert isinstance(outcome[0], psycopg2.OperationalError)
