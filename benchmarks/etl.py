@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 import psycopg2
@@ -147,14 +147,32 @@ def raw_copy(url: str, template: str, rows: dict[str, bytes], indexed: bool) -> 
         return time.monotonic() - started
 
 
-def one_size(bench: Bench, copies: int, rounds: int) -> list[Result]:
-    """Build a lake of ``copies`` template worlds, then alternate the ETL and the COPYs."""
-    database_url = bench.database_url or ""
+def build_lake(bench: Bench, copies: int) -> tuple[Path, int, str]:
+    """A lake of ``copies`` template worlds: its directory, events and size label."""
     lake = bench.scratch(f"etl-lake-{copies}") / "lake"
     started = time.monotonic()
     events = write_copies(lake, copies)
     say(f"  lake: {events:,} events in {time.monotonic() - started:.0f} s")
     label = f"{events / 1e6:.0f}M events" if events >= 1e6 else f"{events:,} events"
+    return lake, events, label
+
+
+def compared(label: str, ours: list[float], indexed: list[float], bare: list[float],
+             ours_notes: str, extra: dict[str, Any]) -> list[Result]:
+    """The ETL's row and its two raw ``COPY`` peers' rows, for a lake of ``label``."""
+    ours_name = f"airline-etl, {label}"
+    return [Result("etl", ours_name, "events/s", ours, notes=ours_notes, extra=extra),
+            Result("etl", f"raw COPY, {label}, indexed", "events/s", indexed,
+                   peer_of=ours_name,
+                   notes="the ETL's rows COPYed into the same tables, indexes and constraints"),
+            Result("etl", f"raw COPY, {label}, no indexes", "events/s", bare,
+                   notes="the same rows into the tables without indexes or constraints")]
+
+
+def one_size(bench: Bench, copies: int, rounds: int) -> list[Result]:
+    """Build a lake of ``copies`` template worlds, then alternate the ETL and the COPYs."""
+    database_url = bench.database_url or ""
+    lake, events, label = build_lake(bench, copies)
     ours_name, indexed_name, bare_name = (f"airline-etl, {label}", f"raw COPY, {label}, indexed",
                                           f"raw COPY, {label}, no indexes")
     rss: list[int] = []
@@ -182,23 +200,15 @@ def one_size(bench: Bench, copies: int, rounds: int) -> list[Result]:
         measured = alternate(rounds, {ours_name: ours, indexed_name: lambda _: copy(True),
                                       bare_name: lambda _: copy(False)})
     total_rows = sum(data.count(b"\n") for data in rows.values())
-    return [Result("etl", ours_name, "events/s", measured[ours_name],
-                   notes=f"full load, lake → gold + Postgres ({total_rows:,} rows); peak RSS "
-                         f"{max(rss)} MiB", extra={"peak_rss_mib": rss, "events": events}),
-            Result("etl", indexed_name, "events/s", measured[indexed_name], peer_of=ours_name,
-                   notes="the ETL's rows COPYed into the same tables, indexes and constraints"),
-            Result("etl", bare_name, "events/s", measured[bare_name],
-                   notes="the same rows into the tables without indexes or constraints")]
+    return compared(label, measured[ours_name], measured[indexed_name], measured[bare_name],
+                    f"full load, lake → gold + Postgres ({total_rows:,} rows); peak RSS "
+                    f"{max(rss)} MiB", {"peak_rss_mib": rss, "events": events})
 
 
 def large(bench: Bench, copies: int) -> list[Result]:
     """One load of a big lake within :data:`LARGE_BUDGET_S`: its rate and peak memory, or,
     stopped at the budget, the rate it stayed below and the memory it had reached."""
-    lake = bench.scratch(f"etl-lake-{copies}") / "lake"
-    started = time.monotonic()
-    events = write_copies(lake, copies)
-    say(f"  lake: {events:,} events in {time.monotonic() - started:.0f} s")
-    label = f"{events / 1e6:.0f}M events"
+    lake, events, label = build_lake(bench, copies)
     database_url = bench.database_url or ""
     with fresh_schema(database_url, "etl") as (schema, url):
         load = etl(f"{url}&application_name={LARGE_APPLICATION}", lake,
@@ -210,23 +220,14 @@ def large(bench: Bench, copies: int) -> list[Result]:
         extra = {"peak_rss_mib": [load.peak_rss_mib], "events": events,
                  "finished": load.finished, "budget_s": LARGE_BUDGET_S}
         if load.finished:
-            ours_name = f"airline-etl, {label}"
             rows = dump(url)
-            copies_s = {}
+            rates = {}
             for indexed in (True, False):
                 with fresh_schema(database_url, "copy") as (_, copy_url):
-                    copies_s[indexed] = raw_copy(copy_url, schema, rows, indexed)
-            return [Result("etl", ours_name, "events/s", [events / load.seconds],
-                           notes=f"full load, one round: {load.seconds:.0f} s; peak RSS "
-                                 f"{load.peak_rss_mib} MiB", extra=extra),
-                    Result("etl", f"raw COPY, {label}, indexed", "events/s",
-                           [events / copies_s[True]], peer_of=ours_name,
-                           notes="the ETL's rows COPYed into the same tables, indexes and "
-                                 "constraints"),
-                    Result("etl", f"raw COPY, {label}, no indexes", "events/s",
-                           [events / copies_s[False]],
-                           notes="the same rows into the tables without indexes or "
-                                 "constraints")]
+                    rates[indexed] = events / raw_copy(copy_url, schema, rows, indexed)
+            return compared(label, [events / load.seconds], [rates[True]], [rates[False]],
+                            f"full load, one round: {load.seconds:.0f} s; peak RSS "
+                            f"{load.peak_rss_mib} MiB", extra)
     return [Result("etl", f"airline-etl, {label}, stopped at {LARGE_BUDGET_S:.0f} s",
                    "events/s (upper bound)", [events / load.seconds],
                    notes=f"did not finish within the {LARGE_BUDGET_S:.0f} s budget, so below "

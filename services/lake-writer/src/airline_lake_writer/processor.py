@@ -11,6 +11,7 @@ is durable (:class:`~airline_core.runtime.checkpoint.ExternalCommitCheckpoint`).
 from __future__ import annotations
 
 import contextlib
+import operator
 import time
 from collections import deque
 from typing import Any
@@ -44,6 +45,7 @@ from airline_lake_writer.store import LakeStore
 
 log = get_logger(__name__)
 COMPONENT = "lake-writer"
+_UNSTORABLE = operator.attrgetter("unstorable")
 Key = tuple[str, int]  # (logical topic, partition)
 
 
@@ -188,7 +190,7 @@ class LakeWriter:
             self._check_retention(first, key, resumed_at)
         records = classify_all(offsets, [m.value() for m in messages],
                                lambda i: messages[i].timestamp()[1])
-        if key[0] != Topic.DEAD_LETTER:
+        if key[0] != Topic.DEAD_LETTER and any(map(_UNSTORABLE, records)):
             for message, record in zip(messages, records, strict=True):
                 if record.unstorable:
                     self.dead_letter_ids[key][record.offset] = self._divert(
