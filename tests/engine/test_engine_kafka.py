@@ -120,7 +120,7 @@ def test_a_commit_that_lands_partition_by_partition_keeps_the_event_time_order(
         kafka_bootstrap: str) -> None:
     """A transaction's commit markers land partition by partition, so a fetch can show the
     seat and booking records of a flight while its FlightScheduled, written in the same
-    transaction, still waits for its marker. Here that moment is stretched to 2 s, four times
+    transaction, still waits for its marker. Here that moment is stretched to 2 s, twenty times
     the grace after which a caught-up input stops holding back the merge: the lifecycle
     records are written in a transaction left open while the rest is committed. The engine,
     caught up on every input long before, must see the written records coming (the partition's

@@ -100,8 +100,8 @@ def test_a_quiet_input_is_not_passed_while_the_local_queue_holds_more() -> None:
     """A burst fetched in one response sits in the client's queue partition by partition: a
     record of a long-quiet input may be waiting behind the batch just handed over. While the
     fetch filled a whole batch (not drained), the head waits; once drained, or after
-    HOLD_GRACES graces, it passes."""
-    from airline_engine.merge import HOLD_GRACES
+    HOLD_S, it passes."""
+    from airline_engine.merge import HOLD_S
 
     now = [100.0]
     merger = PartitionMerger(2, idle_grace_s=0.5, clock=lambda: now[0])
@@ -115,10 +115,10 @@ def test_a_quiet_input_is_not_passed_while_the_local_queue_holds_more() -> None:
     assert list(merger.release(drained=True)) == []  # input 1 caught up only 0 s ago
     now[0] += 0.5
     assert [p.item for p in merger.release(drained=True)] == ["departed@10"]
-    # A backlog that never drains: a head still passes after HOLD_GRACES graces.
+    # A backlog that never drains: a head still passes after HOLD_S.
     merger.mark_end(0)
     merger.push(1, 1, 20.0, "snapshot@20")
-    now[0] += 0.5 * HOLD_GRACES - 0.01
+    now[0] += HOLD_S - 0.01
     assert list(merger.release(drained=False)) == []
     now[0] += 0.02
     assert [p.item for p in merger.release(drained=False)] == ["snapshot@20"]
@@ -129,8 +129,8 @@ def test_a_quiet_input_with_records_written_past_its_end_holds_the_head() -> Non
     commit markers land partition by partition: a fetch can show one input's records while
     another's, already written, still wait for their marker. However long that input has been
     caught up, its high watermark (past the offset it was caught up at) shows them coming; the
-    head waits for them, or for HOLD_GRACES graces at most (a transaction left open)."""
-    from airline_engine.merge import HOLD_GRACES
+    head waits for them, or for HOLD_S at most (a transaction left open)."""
+    from airline_engine.merge import HOLD_S
 
     now = [100.0]
     high = {0: 5}
@@ -146,13 +146,35 @@ def test_a_quiet_input_with_records_written_past_its_end_holds_the_head() -> Non
     assert [p.item for p in merger.release(True, high.__getitem__)] == ["scheduled@8"]
     now[0] += 0.5
     assert [p.item for p in merger.release(True, high.__getitem__)] == ["snapshot@10"]
-    # A transaction left open: the head passes after HOLD_GRACES graces since it arrived.
+    # A transaction left open: the head passes after HOLD_S since it arrived.
     high[0] = 9
     merger.push(1, 1, 20.0, "snapshot@20")
-    now[0] += 0.5 * HOLD_GRACES - 0.01
+    now[0] += HOLD_S - 0.01
     assert list(merger.release(True, high.__getitem__)) == []
     now[0] += 0.02
     assert [p.item for p in merger.release(True, high.__getitem__)] == ["snapshot@20"]
     # No watermark known (negative): the grace alone decides, as without one.
     merger.push(1, 2, 30.0, "snapshot@30")
     assert [p.item for p in merger.release(True, lambda rank: -1)] == ["snapshot@30"]
+
+
+def test_a_short_grace_does_not_shorten_the_hold() -> None:
+    """The grace sets how soon a quiet input stops holding the merge back (latency); the hold,
+    how long a transaction's markers may take to land. At a 100 ms grace a head still waits
+    the whole hold for written records it has not seen committed, and a quiet input with
+    nothing coming is passed after the grace alone."""
+    from airline_engine.merge import HOLD_S
+
+    now = [100.0]
+    high = {0: 5}
+    merger = PartitionMerger(2, idle_grace_s=0.1, clock=lambda: now[0])
+    merger.mark_end(0, 5)
+    now[0] += 0.1
+    merger.push(1, 0, 10.0, "snapshot@10")
+    assert [p.item for p in merger.release(True, high.__getitem__)] == ["snapshot@10"]
+    high[0] = 7  # a transaction's records written to input 0, its marker not landed yet
+    merger.push(1, 1, 20.0, "snapshot@20")
+    now[0] += 2.0  # twenty graces: far past any multiple of the grace a hold once was
+    assert list(merger.release(True, high.__getitem__)) == []
+    now[0] += HOLD_S - 2.0 + 0.01
+    assert [p.item for p in merger.release(True, high.__getitem__)] == ["snapshot@20"]
