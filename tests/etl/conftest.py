@@ -37,6 +37,7 @@ def etl_settings(etl_database_url: str, lake_dir: Path) -> Callable[..., Setting
                  "PUSHGATEWAY_URL": "", "LOG_FORMAT": "json"}
         names = {"full": "ETL_FULL", "max_reject_share": "ETL_MAX_REJECT_SHARE",
                  "max_files_per_run": "ETL_MAX_FILES_PER_RUN",
+                 "max_records_per_run": "ETL_MAX_RECORDS_PER_RUN", "catch_up": "ETL_CATCH_UP",
                  "keep_gold_runs": "ETL_KEEP_GOLD_RUNS"}
         for key, value in overrides.items():
             given[names[key]] = str(value)

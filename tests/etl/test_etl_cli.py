@@ -134,3 +134,43 @@ def test_the_namespace_is_a_grouping_key_of_the_push() -> None:
     assert [(m, p) for m, p, _ in gateway.received] == [
         ("PUT", "/metrics/job/airline-etl/namespace/airline-staging"),
         ("POST", "/metrics/job/airline-etl/namespace/airline-staging")]
+
+
+@pytest.mark.postgres
+def test_one_invocation_catches_up_over_capped_runs(
+        monkeypatch: pytest.MonkeyPatch, etl_database_url: str, lake_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A lake over ETL_MAX_RECORDS_PER_RUN loads in one invocation of several runs, each its
+    own commit (a CronJob catches up a backlog in one job, memory bounded by the cap); with
+    ETL_CATCH_UP=false one run loads and the rest waits for the next invocation."""
+    import psycopg2
+
+    monkeypatch.setenv("DATABASE_URL", etl_database_url)
+    monkeypatch.setenv("LAKE_DIR", str(lake_dir))
+    monkeypatch.setenv("LOG_FORMAT", "console")
+    monkeypatch.setenv("ETL_MAX_RECORDS_PER_RUN", "10")
+    world = make_world(flights=2, bookings_per_flight=5)
+    manifests = write_world(lake_dir, world, roll_size=4)
+
+    def loaded() -> tuple[int, int]:
+        with psycopg2.connect(etl_database_url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT (SELECT count(*) FROM etl_runs), "
+                        "(SELECT count(*) FROM etl_loaded_files)")
+            runs, files = cur.fetchone()
+        conn.close()
+        return runs, files
+
+    monkeypatch.setenv("ETL_CATCH_UP", "false")
+    assert main([]) == 0
+    runs, files = loaded()
+    assert runs == 1 and 0 < files < manifests
+    assert "more new lake entries left" in capsys.readouterr().out
+    monkeypatch.setenv("ETL_CATCH_UP", "true")
+    assert main([]) == 0
+    runs, files = loaded()
+    assert runs > 2 and files == manifests
+    assert main(["--full"]) == 0  # a capped rebuild catches up too
+    assert loaded()[1] == manifests
+    out = capsys.readouterr().out
+    assert out.count("airline-etl: loaded") > 2 and "(run " in out and ", full)" in out
+    assert "entries left" not in out.split("airline-etl:")[-1]

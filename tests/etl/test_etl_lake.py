@@ -63,3 +63,28 @@ def test_a_manifest_pointing_outside_the_lake_is_refused(tmp_path: Path) -> None
     path.write_text("{not json")
     with pytest.raises(LakeError, match="does not parse"):
         lake.discover(tmp_path)
+
+
+def _entry(key: str, mtime_ns: int, records: int | None, size: int = 0) -> lake.LakeEntry:
+    return lake.LakeEntry(key=key, sha256="0" * 64, topic="bookings",
+                          kind="manifest" if records is not None else "legacy", files=(),
+                          records=records, mtime_ns=mtime_ns, size=size)
+
+
+def test_a_run_takes_the_oldest_entries_within_its_caps() -> None:
+    """Oldest first, up to the entry and record caps; the oldest entry is always taken, even
+    alone over the record cap (else a big roll would never load); discovery order kept. An
+    old day file, which does not say its lines, weighs its bytes / LEGACY_BYTES_PER_RECORD."""
+    a, b, c = _entry("a", 3, 40), _entry("b", 1, 40), _entry("c", 2, 40)
+    entries = [a, b, c]
+    assert lake.oldest_first(entries, 0) == entries
+    assert lake.oldest_first(entries, 2) == [b, c]
+    assert lake.oldest_first(entries, 0, 80) == [b, c]
+    assert lake.oldest_first(entries, 0, 79) == [b]
+    assert lake.oldest_first(entries, 0, 10) == [b]  # over the cap alone: still taken
+    assert lake.oldest_first(entries, 1, 1000) == [b]
+    assert lake.oldest_first([c, b, a], 0, 80) == [c, b]
+    old = _entry("old", 0, None, size=lake.LEGACY_BYTES_PER_RECORD * 50)
+    assert lake.records_of(old) == 50
+    assert lake.oldest_first([a, old, b], 0, 89) == [old]
+    assert lake.oldest_first([a, old, b], 0, 90) == [old, b]

@@ -351,3 +351,29 @@ def test_an_event_id_seen_on_two_topics_is_one_ledger_row(run_etl: Runner, db: A
     assert counts["bookings"] == world.count("bookings") and counts["seat_map"] == 0
     assert run_etl(full=True).status == "loaded"
     assert warehouse.ledger_counts(db) == counts
+
+
+def test_capped_runs_load_the_lake_in_bounded_pieces_and_equal_one_run(
+        run_etl: Runner, db: Any, lake_dir: Path) -> None:
+    """ETL_MAX_RECORDS_PER_RUN bounds what one run holds in memory: a lake over the cap loads
+    over several runs, oldest entries first, each taking no more than the cap (beyond one
+    entry), and the warehouse then equals one uncapped full run; so does a capped --full."""
+    world = make_world(flights=3, bookings_per_flight=6)
+    write_world(lake_dir, world, roll_size=4)
+    cap = 10
+    runs = []
+    while not runs or runs[-1].files_left:
+        runs.append(run_etl(max_records_per_run=cap))
+        assert runs[-1].status == "loaded"
+        assert runs[-1].lines <= cap or runs[-1].files == 1
+    assert len(runs) > 3
+    assert sum(r.files for r in runs) == count(db, "SELECT count(*) FROM etl_loaded_files")
+    assert_world_loaded(db, world)
+    pieces = snapshot(db)
+    assert run_etl(full=True, max_records_per_run=0).files_left == 0
+    assert_same(pieces, snapshot(db))
+    first = run_etl(full=True, max_records_per_run=cap)
+    assert first.files_left > 0
+    while run_etl(max_records_per_run=cap).files_left:
+        pass
+    assert_same(pieces, snapshot(db))

@@ -53,7 +53,7 @@ class RunSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     gold_dir: str | None = None
     pointer_recovered: str | None = None
-    files_left: int = 0  # new entries left for the next runs (ETL_MAX_FILES_PER_RUN)
+    files_left: int = 0  # new entries left for the next runs (the per-run caps)
     gold_pending: str | None = None  # committed, but CURRENT not switched: why
     verdicts: int = 0  # engine verdicts read in this run (dead letters naming a record)
     retracted: int = 0  # lines loaded by earlier runs that this run's verdicts reject
@@ -94,7 +94,7 @@ class RunSummary:
                 out.append(f"    rows {name:<53} changed {self.changed[name]:>12}")
         if self.files_left:
             out.append(f"  {self.files_left} more new lake entries left for the next runs "
-                       "(ETL_MAX_FILES_PER_RUN)")
+                       "(ETL_MAX_RECORDS_PER_RUN, ETL_MAX_FILES_PER_RUN)")
         if self.gold_dir:
             out.append(f"  gold {self.gold_dir}")
         if self.gold_pending:
@@ -316,8 +316,8 @@ def _write_gold(conn: psycopg2.extensions.connection, folder: Path,
             except OSError:  # a file system without hard links
                 shutil.copy2(source, folder / f"{table}.parquet")
             continue
-        frame = warehouse.read_table(conn, table, spool=folder / f".{table}.csv")
-        gold.write_table(folder, table, frame)
+        warehouse.export_table(conn, table, folder / f".{table}.csv",
+                               folder / f"{table}.parquet")
     gold.seal(folder)
 
 
@@ -342,7 +342,7 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
             log.warning("the lake has no raw/ directory yet", lake_dir=str(settings.lake_dir))
         entries = lake.discover(settings.lake_dir)
         new = entries if settings.full else lake.new_entries(entries, loaded)
-        todo = lake.oldest_first(new, settings.max_files_per_run)
+        todo = lake.oldest_first(new, settings.max_files_per_run, settings.max_records_per_run)
         summary.files = len(todo)
         summary.files_left = len(new) - len(todo)
         if not todo and not settings.full and not refresh_gold:

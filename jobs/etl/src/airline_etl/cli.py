@@ -5,10 +5,16 @@ error; the warehouse and gold are unchanged) or, after the commit, gold CURRENT 
 (the warehouse holds the run; the next run switches CURRENT; the log says which); 2
 configuration error; 3 too many invalid lines (over ETL_MAX_REJECT_SHARE: nothing loaded, the
 rejects are recorded in etl_rejects).
+
+A run loads at most ``ETL_MAX_RECORDS_PER_RUN`` records, which bounds its memory whatever the
+lake holds; while new entries are left the command starts the next run at once
+(``ETL_CATCH_UP``), each run its own commit, so a failure stops with the runs before it
+committed and the exit code is that run's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -30,11 +36,13 @@ _DESCRIPTION = (
     "warehouse (DATABASE_URL). Incremental: only lake files not loaded before are read; "
     "--full rebuilds everything. Exit codes: 0 ok (loaded or nothing new), 1 failed (nothing "
     "changed; or loaded but gold CURRENT not switched, repaired by the next run), 2 "
-    "configuration error, 3 too many invalid lines (nothing loaded).")
+    "configuration error, 3 too many invalid lines (nothing loaded). A run loads at most "
+    "ETL_MAX_RECORDS_PER_RUN records (bounded memory); runs follow each other until the lake "
+    "is caught up (ETL_CATCH_UP), each its own commit.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``airline-etl``; returns the exit code."""
+    """Entry point of ``airline-etl``; returns the exit code (the last run's)."""
     try:
         settings = config.load(Settings, argv, prog="airline-etl", description=_DESCRIPTION)
     except SystemExit as e:  # --help (0) or a configuration error (2, already printed)
@@ -42,6 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log, component="airline-etl")
     log.info("starting", lake_dir=str(settings.lake_dir), full=settings.full,
              database=redact_url(settings.database_url.reveal()))
+    runs = 0
+    while True:
+        code, summary = _one_run(settings)
+        runs += 1
+        if not (code == EXIT_OK and settings.catch_up and summary is not None
+                and summary.status == "loaded" and summary.files_left):
+            return code
+        # A capped run left new entries: the next run loads the oldest of them (incremental,
+        # also after --full, which emptied the warehouse once).
+        log.info("catching up", runs=runs, files_left=summary.files_left)
+        settings = dataclasses.replace(settings, full=False)
+
+
+def _one_run(settings: Settings) -> tuple[int, RunSummary | None]:
+    """One run with its summary, log line and metrics; the exit code it earns."""
     code = EXIT_FAILED
     summary: RunSummary | None = None
     clock = time.monotonic()
@@ -64,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not uses_json(settings.log):
             print(summary.render())
         log.info("run finished", status=summary.status, run_id=summary.run_id,
-                 files=summary.files, events=summary.total_events, rejects=summary.rejects,
+                 files=summary.files, files_left=summary.files_left,
+                 events=summary.total_events, rejects=summary.rejects,
                  events_by_topic=summary.events, rows_changed=summary.changed,
                  gold_pointer_recovered=summary.pointer_recovered,
                  seconds=round(time.monotonic() - clock, 3))
@@ -73,13 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics.RUNS.labels(outcome={0: "ok", 1: "failed", 3: "rejected"}.get(code, "other")).inc()
     if code == EXIT_OK:
         metrics.LAST_SUCCESS.set_to_current_time()
-    if settings.pushgateway_url:
+    if settings.pushgateway_url:  # after each run: a long catch-up shows its progress
         try:
             metrics.push(settings.pushgateway_url, succeeded=code == EXIT_OK,
                          namespace=settings.pushgateway_namespace)
         except OSError as e:
             log.warning("metrics push failed", error=str(e))
-    return code
+    return code, summary
 
 
 if __name__ == "__main__":

@@ -30,14 +30,6 @@ def run_dir(lake_dir: Path, run_id: str) -> Path:
     return gold_dir(lake_dir) / RUNS / run_id
 
 
-def write_table(folder: Path, table: str, frame: pl.DataFrame) -> Path:
-    """Write one table as ``<table>.parquet`` (zstd) into a run folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{table}.parquet"
-    frame.write_parquet(path, compression="zstd", statistics=True)
-    return path
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -93,6 +93,8 @@ class LakeEntry:
     #: manifest that does not say): with ``offset_runs``, each line's Kafka position.
     partition: int | None = None
     generation: int | None = None
+    #: Bytes of its data files when discovered (an old day file's size; 0: not known).
+    size: int = 0
 
     @property
     def legacy(self) -> bool:
@@ -139,7 +141,7 @@ def _manifest_entry(lake_dir: Path, topic: str, path: Path) -> LakeEntry:
     return LakeEntry(key=key, sha256=hashlib.sha256(raw).hexdigest(), topic=topic,
                      kind="manifest", files=files, records=records,
                      mtime_ns=path.stat().st_mtime_ns, partition=partition,
-                     generation=generation)
+                     generation=generation, size=sum(f.bytes or 0 for f in files))
 
 
 def discover(lake_dir: Path, topics: Iterable[str] = LAKE_TOPICS) -> list[LakeEntry]:
@@ -159,7 +161,7 @@ def discover(lake_dir: Path, topics: Iterable[str] = LAKE_TOPICS) -> list[LakeEn
                     entries.append(LakeEntry(
                         key=key, sha256=_sha256_file(path), topic=topic, kind="legacy",
                         files=(DataFile(path=key),), records=None,
-                        mtime_ns=path.stat().st_mtime_ns))
+                        mtime_ns=path.stat().st_mtime_ns, size=path.stat().st_size))
     return entries
 
 
@@ -168,8 +170,22 @@ def new_entries(entries: Iterable[LakeEntry], loaded: set[tuple[str, str]]) -> l
     return [e for e in entries if (e.key, e.sha256) not in loaded]
 
 
-def oldest_first(entries: Iterable[LakeEntry], limit: int) -> list[LakeEntry]:
-    """The ``limit`` oldest entries (all when ``limit`` is 0), in discovery order.
+#: Bytes per line an old day file is taken to hold when a run's record cap weighs it: it does
+#: not say how many lines it has (a manifest does), and counting them would mean reading it.
+LEGACY_BYTES_PER_RECORD = 256
+
+
+def records_of(entry: LakeEntry) -> int:
+    """The records ``entry`` holds (an old day file's estimated from its size)."""
+    if entry.records is not None:
+        return entry.records
+    return max(entry.size // LEGACY_BYTES_PER_RECORD, 1)
+
+
+def oldest_first(entries: Iterable[LakeEntry], limit: int, max_records: int = 0
+                 ) -> list[LakeEntry]:
+    """The oldest entries, at most ``limit`` of them and at most ``max_records`` records (0: no
+    cap; the oldest entry is taken even when it alone holds more), in discovery order.
 
     Oldest = completed first (modification time, then key: offsets in roll names are
     zero-padded, so a partition's rolls sort in offset order). Taking the oldest means every
@@ -177,9 +193,19 @@ def oldest_first(entries: Iterable[LakeEntry], limit: int) -> list[LakeEntry]:
     entries are loaded does not change the result (incremental equals full).
     """
     entries = list(entries)
-    if limit <= 0 or len(entries) <= limit:
+    oldest = sorted(entries, key=lambda e: (e.mtime_ns, e.key))
+    if limit > 0:
+        oldest = oldest[:limit]
+    if max_records > 0:
+        taken = 0
+        for i, entry in enumerate(oldest):
+            taken += records_of(entry)
+            if taken > max_records and i > 0:
+                oldest = oldest[:i]
+                break
+    if len(oldest) == len(entries):
         return entries
-    chosen = {id(e) for e in sorted(entries, key=lambda e: (e.mtime_ns, e.key))[:limit]}
+    chosen = {id(e) for e in oldest}
     return [e for e in entries if id(e) in chosen]
 
 

@@ -43,3 +43,15 @@ class Settings:
         "With --full the run empties the warehouse and loads the oldest N; the following "
         "(incremental) runs load the rest",
         check=lambda v: None if v >= 0 else "must be 0 (no cap) or more")
+    max_records_per_run: int = setting(
+        "ETL_MAX_RECORDS_PER_RUN", 1_000_000,
+        "largest number of lake records one run loads, oldest entries first (at least one "
+        "entry; an old day file counts its bytes / 256). Bounds the run's memory: about 1 GiB "
+        "per million records on make bench's lake, so the default fits the chart's 2 GiB "
+        "limit whatever the lake holds (0: no cap)",
+        check=lambda v: None if v >= 0 else "must be 0 (no cap) or more")
+    catch_up: bool = setting(
+        "ETL_CATCH_UP", True,
+        "while a capped run (ETL_MAX_RECORDS_PER_RUN, ETL_MAX_FILES_PER_RUN) leaves new lake "
+        "entries, start the next run at once, each its own commit, until none is left; false: "
+        "one run, the rest left to the next invocation")

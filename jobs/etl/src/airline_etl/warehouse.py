@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import polars as pl
 import psycopg2
@@ -457,25 +457,21 @@ def table_schema(conn: psycopg2.extensions.connection, table: str) -> dict[str, 
         return {name: _polars_type(t, p, s) for name, t, p, s in cur.fetchall()}
 
 
-def read_table(conn: psycopg2.extensions.connection, table: str,
-               spool: Path | None = None) -> pl.DataFrame:
-    """The whole table, typed, sorted by its key (COPY TO as CSV, parsed by Polars)."""
+def _copy_out(conn: psycopg2.extensions.connection, table: str, target: IO[bytes]
+              ) -> dict[str, pl.DataType]:
+    """COPY the whole table, sorted by its key, as CSV with a header into ``target``; returns
+    its schema."""
     schema = table_schema(conn, table)
     order = sql.SQL(", ").join(map(sql.Identifier, GOLD_TABLES.get(table, tuple(schema)[:1])))
     copy = sql.SQL("COPY (SELECT * FROM {} ORDER BY {}) TO STDOUT WITH (FORMAT csv, HEADER)"
                    ).format(sql.Identifier(table), order)
     with conn.cursor() as cur:
-        if spool is not None:
-            with spool.open("wb") as f:
-                cur.copy_expert(copy, f)
-            source: Any = spool
-        else:
-            source = io.BytesIO()
-            cur.copy_expert(copy, source)
-            source.seek(0)
-    raw = pl.read_csv(source, schema={c: pl.String for c in schema})
-    if spool is not None:
-        spool.unlink()
+        cur.copy_expert(copy, target)
+    return schema
+
+
+def _typed(schema: dict[str, pl.DataType]) -> list[pl.Expr]:
+    """The casts from COPY's CSV text to each column's type."""
     casts = []
     for name, dtype in schema.items():
         col = pl.col(name)
@@ -488,4 +484,29 @@ def read_table(conn: psycopg2.extensions.connection, table: str,
             casts.append(col.str.to_date("%Y-%m-%d"))
         else:
             casts.append(col.cast(dtype))
-    return raw.with_columns(casts)
+    return casts
+
+
+def read_table(conn: psycopg2.extensions.connection, table: str) -> pl.DataFrame:
+    """The whole table, typed, sorted by its key (COPY TO as CSV, parsed by Polars)."""
+    source = io.BytesIO()
+    schema = _copy_out(conn, table, source)
+    source.seek(0)
+    return pl.read_csv(source, schema={c: pl.String for c in schema}).with_columns(
+        _typed(schema))
+
+
+def export_table(conn: psycopg2.extensions.connection, table: str, spool: Path,
+                 target: Path) -> None:
+    """The whole table, typed and sorted by its key, into the parquet file ``target``
+    (zstd), streamed: COPY to the CSV file ``spool``, then Polars' streaming engine turns it
+    into parquet a batch at a time, so memory stays bounded however big the table is (the
+    same rows and types as :func:`read_table`)."""
+    try:
+        with spool.open("wb") as f:
+            schema = _copy_out(conn, table, f)
+        (pl.scan_csv(spool, schema={c: pl.String for c in schema})
+         .with_columns(_typed(schema))
+         .sink_parquet(target, compression="zstd", statistics=True))
+    finally:
+        spool.unlink(missing_ok=True)
