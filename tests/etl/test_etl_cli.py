@@ -156,9 +156,10 @@ def test_one_invocation_catches_up_over_capped_runs(
         with psycopg2.connect(etl_database_url) as conn, conn.cursor() as cur:
             cur.execute("SELECT (SELECT count(*) FROM etl_runs), "
                         "(SELECT count(*) FROM etl_loaded_files)")
-            runs, files = cur.fetchone()
+            row = cur.fetchone()
         conn.close()
-        return runs, files
+        assert row is not None
+        return int(row[0]), int(row[1])
 
     monkeypatch.setenv("ETL_CATCH_UP", "false")
     assert main([]) == 0

@@ -361,7 +361,7 @@ def test_capped_runs_load_the_lake_in_bounded_pieces_and_equal_one_run(
     world = make_world(flights=3, bookings_per_flight=6)
     write_world(lake_dir, world, roll_size=4)
     cap = 10
-    runs = []
+    runs: list[RunSummary] = []
     while not runs or runs[-1].files_left:
         runs.append(run_etl(max_records_per_run=cap))
         assert runs[-1].status == "loaded"
