@@ -357,7 +357,8 @@ def test_capped_runs_load_the_lake_in_bounded_pieces_and_equal_one_run(
         run_etl: Runner, db: Any, lake_dir: Path) -> None:
     """ETL_MAX_RECORDS_PER_RUN bounds what one run holds in memory: a lake over the cap loads
     over several runs, oldest entries first, each taking no more than the cap (beyond one
-    entry), and the warehouse then equals one uncapped full run; so does a capped --full."""
+    entry), and the warehouse then equals one uncapped full run; so does a capped --full.
+    Runs that leave entries to the next leave gold to the last, which exports every table."""
     world = make_world(flights=3, bookings_per_flight=6)
     write_world(lake_dir, world, roll_size=4)
     cap = 10
@@ -366,14 +367,42 @@ def test_capped_runs_load_the_lake_in_bounded_pieces_and_equal_one_run(
         runs.append(run_etl(max_records_per_run=cap))
         assert runs[-1].status == "loaded"
         assert runs[-1].lines <= cap or runs[-1].files == 1
+        assert runs[-1].gold_deferred == bool(runs[-1].files_left)
+        if runs[-1].gold_deferred:
+            assert gold.current_run(lake_dir) is None and runs[-1].gold_dir is None
     assert len(runs) > 3
+    assert gold.current_run(lake_dir) == runs[-1].run_id
+    assert_gold_is_the_warehouse(db, lake_dir)
     assert sum(r.files for r in runs) == count(db, "SELECT count(*) FROM etl_loaded_files")
     assert_world_loaded(db, world)
     pieces = snapshot(db)
     assert run_etl(full=True, max_records_per_run=0).files_left == 0
     assert_same(pieces, snapshot(db))
     first = run_etl(full=True, max_records_per_run=cap)
-    assert first.files_left > 0
+    assert first.files_left > 0 and first.gold_deferred
     while run_etl(max_records_per_run=cap).files_left:
         pass
     assert_same(pieces, snapshot(db))
+    assert_gold_is_the_warehouse(db, lake_dir)
+
+
+def assert_gold_is_the_warehouse(db: Any, lake_dir: Path) -> None:
+    for table in warehouse.GOLD_TABLES:
+        assert gold.read_current(lake_dir, table).equals(warehouse.read_table(db, table)), table
+
+
+def test_a_catch_up_cut_short_still_gets_its_gold(etl_settings: Callable[..., Any], db: Any,
+                                                  lake_dir: Path) -> None:
+    """The invocation dies after a run that left gold to the next: the next invocation's run
+    exports every table even when it finds nothing new to load (here: nothing completed
+    before its horizon), so gold never stays behind the warehouse."""
+    from airline_etl.app import run
+
+    write_world(lake_dir, make_world(flights=2), roll_size=4)
+    deferred = run(etl_settings(max_records_per_run=10))
+    assert deferred.gold_deferred and gold.current_run(lake_dir) is None
+    caught = run(etl_settings(), horizon_ns=0)
+    assert caught.status == "loaded" and caught.files == 0 and not caught.gold_deferred
+    assert gold.current_run(lake_dir) == caught.run_id
+    assert_gold_is_the_warehouse(db, lake_dir)
+    assert run(etl_settings(), horizon_ns=0).status == "nothing new"

@@ -286,7 +286,7 @@ def test_explanation_columns_and_the_annotation_view_keep_the_dashboards_columns
         "flight_id", "promo_time", "end_time", "promo_id", "tier", "discount_percentage",
         "target_fare_bucket", "decision_source", "reason", "end_reason", "label",
         *EXPLANATION_COLUMNS]
-    assert [m.version for m in warehouse.migrations()] == [1, 2, 3, 4, 5, 6, 7]
+    assert [m.version for m in warehouse.migrations()] == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_migration_006_on_a_warehouse_loaded_before(run_etl: Runner, db: Any,

@@ -54,6 +54,7 @@ class RunSummary:
     gold_dir: str | None = None
     pointer_recovered: str | None = None
     files_left: int = 0  # new entries left for the next runs (the per-run caps)
+    gold_deferred: bool = False  # a catch-up run: gold is left to the last run of it
     gold_pending: str | None = None  # committed, but CURRENT not switched: why
     verdicts: int = 0  # engine verdicts read in this run (dead letters naming a record)
     retracted: int = 0  # lines loaded by earlier runs that this run's verdicts reject
@@ -97,6 +98,8 @@ class RunSummary:
                        "(ETL_MAX_RECORDS_PER_RUN, ETL_MAX_FILES_PER_RUN)")
         if self.gold_dir:
             out.append(f"  gold {self.gold_dir}")
+        if self.gold_deferred:
+            out.append("  gold left to the last run of this catch-up (ETL_CATCH_UP)")
         if self.gold_pending:
             out.append(f"  gold CURRENT NOT switched to this run ({self.gold_pending}); the "
                        "warehouse holds it, the next run switches CURRENT")
@@ -140,7 +143,7 @@ def _recover_pointer(conn: psycopg2.extensions.connection, lake_dir: Path,
     switch. If that folder is gone (gold deleted by hand), export it again from the warehouse,
     which under the lock is exactly the state that run committed.
     """
-    if latest is None:
+    if latest is None or latest.gold_deferred:  # the run after it exports every table
         return None
     run_id = latest.run_id
     folder = gold.run_dir(lake_dir, run_id)
@@ -321,9 +324,12 @@ def _write_gold(conn: psycopg2.extensions.connection, folder: Path,
     gold.seal(folder)
 
 
-def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
-    """One ETL run. Raises :class:`RejectLimitError` (exit 3), :class:`PostCommitError` (exit 1,
-    but the run is committed) or another error (exit 1, nothing changed)."""
+def run(settings: Settings, *, now: datetime | None = None,
+        horizon_ns: int | None = None) -> RunSummary:
+    """One ETL run. ``horizon_ns``: load only lake entries completed by then (a catch-up's
+    start, so it ends even while the writer keeps adding entries). Raises
+    :class:`RejectLimitError` (exit 3), :class:`PostCommitError` (exit 1, but the run is
+    committed) or another error (exit 1, nothing changed)."""
     started = now or datetime.now(UTC)
     clock = time.monotonic()
     summary = RunSummary(mode="full" if settings.full else "incremental")
@@ -335,16 +341,22 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         loaded = warehouse.begin_load(conn, settings.full)
         latest = warehouse.latest_run(conn)
         summary.pointer_recovered = _recover_pointer(conn, settings.lake_dir, latest)
-        # A migration applied since the latest run may have changed data its gold folder holds:
-        # run even without new lake entries, and export every table again.
-        refresh_gold = latest is not None and latest.migrated_since
+        # A migration applied since the latest run may have changed data its gold folder holds,
+        # or the latest run left gold to a later one: run even without new lake entries, and
+        # export every table again.
+        refresh_gold = latest is not None and (latest.migrated_since or latest.gold_deferred)
         if not (settings.lake_dir / RAW).is_dir():
             log.warning("the lake has no raw/ directory yet", lake_dir=str(settings.lake_dir))
         entries = lake.discover(settings.lake_dir)
         new = entries if settings.full else lake.new_entries(entries, loaded)
+        if horizon_ns is not None:
+            new = [e for e in new if e.mtime_ns <= horizon_ns]
         todo = lake.oldest_first(new, settings.max_files_per_run, settings.max_records_per_run)
         summary.files = len(todo)
         summary.files_left = len(new) - len(todo)
+        # Exporting every changed table after each piece of a backlog would repeat the export
+        # of ever larger tables: a run the catch-up follows leaves gold to the last one.
+        summary.gold_deferred = settings.catch_up and summary.files_left > 0
         if not todo and not settings.full and not refresh_gold:
             conn.rollback()
             summary.seconds["total"] = time.monotonic() - clock
@@ -382,29 +394,32 @@ def run(settings: Settings, *, now: datetime | None = None) -> RunSummary:
         summary.changed = {**judged.plan.deleted, **warehouse.apply(conn, run_id, bulk, rebuild)}
         summary.seconds["upsert"] = time.monotonic() - t
         t = time.monotonic()
-        progress.show("writing gold")
-        folder = gold.run_dir(settings.lake_dir, run_id)
-        # A table this run did not change is linked from the warehouse's own latest run (its
-        # folder equals the warehouse before this run), never from whatever CURRENT names: a
-        # fresh warehouse over an old lake has no run, and CURRENT is another warehouse's.
-        # After --full or a migration every table is exported again.
-        previous = (None if latest is None or refresh_gold or settings.full
-                    else gold.run_dir(settings.lake_dir, latest.run_id))
-        _write_gold(conn, folder, None if previous is None else summary.changed, previous)
-        summary.gold_dir = str(folder)
-        summary.seconds["gold"] = time.monotonic() - t
+        if not summary.gold_deferred:
+            progress.show("writing gold")
+            folder = gold.run_dir(settings.lake_dir, run_id)
+            # A table this run did not change is linked from the warehouse's own latest run
+            # (its folder equals the warehouse before this run), never from whatever CURRENT
+            # names: a fresh warehouse over an old lake has no run, and CURRENT is another
+            # warehouse's. After --full, a migration or a deferred run every table is exported
+            # again.
+            previous = (None if latest is None or refresh_gold or settings.full
+                        else gold.run_dir(settings.lake_dir, latest.run_id))
+            _write_gold(conn, folder, None if previous is None else summary.changed, previous)
+            summary.gold_dir = str(folder)
+            summary.seconds["gold"] = time.monotonic() - t
         warehouse.record_run(conn, {
             "run_id": run_id, "mode": summary.mode, "started_at": started,
             "files": summary.files, "lines": summary.lines, "events": summary.total_events,
             "duplicates": summary.duplicates, "rejects": summary.rejects,
-            "gold_dir": str(folder), "table_rows": json.dumps(summary.staged)})
+            "gold_dir": summary.gold_dir, "table_rows": json.dumps(summary.staged)})
         crash_point("etl.before_commit")
         t = time.monotonic()
         conn.commit()
         committed = True  # from here on the run folder is the warehouse's: never delete it
         summary.status = "loaded"
         summary.seconds["commit"] = time.monotonic() - t
-        _after_commit(conn, settings, summary, run_id)
+        if not summary.gold_deferred:
+            _after_commit(conn, settings, summary, run_id)
         summary.seconds["total"] = time.monotonic() - clock
         progress.done()
         _observe(summary)

@@ -51,8 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("starting", lake_dir=str(settings.lake_dir), full=settings.full,
              database=redact_url(settings.database_url.reveal()))
     runs = 0
+    horizon_ns = time.time_ns()  # what the lake held at the start: the catch-up ends
     while True:
-        code, summary = _one_run(settings)
+        code, summary = _one_run(settings, horizon_ns)
         runs += 1
         if not (code == EXIT_OK and settings.catch_up and summary is not None
                 and summary.status == "loaded" and summary.files_left):
@@ -63,13 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = dataclasses.replace(settings, full=False)
 
 
-def _one_run(settings: Settings) -> tuple[int, RunSummary | None]:
+def _one_run(settings: Settings, horizon_ns: int) -> tuple[int, RunSummary | None]:
     """One run with its summary, log line and metrics; the exit code it earns."""
     code = EXIT_FAILED
     summary: RunSummary | None = None
     clock = time.monotonic()
     try:
-        summary = run(settings)
+        summary = run(settings, horizon_ns=horizon_ns)
         code = EXIT_OK
     except RejectLimitError as e:
         log.error("too many invalid lines", error=str(e))

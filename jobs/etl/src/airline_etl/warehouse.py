@@ -383,11 +383,16 @@ class CommittedRun:
     """The newest committed run: its id (names its gold folder) and when it committed."""
 
     run_id: str
-    gold_dir: str
+    gold_dir: str | None  # None: a catch-up run that left gold to a later run
     committed_at: datetime
     #: A migration was applied after this run committed: a migration may change data, so this
     #: run's gold folder may no longer equal the warehouse.
     migrated_since: bool
+
+    @property
+    def gold_deferred(self) -> bool:
+        """The run wrote no gold folder: the next run exports every table."""
+        return self.gold_dir is None
 
 
 def latest_run(conn: psycopg2.extensions.connection) -> CommittedRun | None:
