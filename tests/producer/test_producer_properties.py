@@ -75,3 +75,30 @@ def test_adding_flights_keeps_other_flights_draws() -> None:
     for state in large.states.values():
         if state.flight.flight_id in first_day:
             assert state.mean_parties == first_day[state.flight.flight_id]
+
+
+class _Uncached(Simulation):
+    """Builds every snapshot's availability afresh (what the shared one must equal)."""
+
+    def _availability(self, state, code, cabin):  # type: ignore[no-untyped-def]
+        state.availability.clear()
+        return super()._availability(state, code, cabin)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), load=st.floats(0.5, 1.6), cancel=st.floats(0, 0.5),
+       promo_share=st.sampled_from([0.3, 1.0]))
+def test_a_shared_snapshot_availability_equals_one_built_afresh(
+        seed: int, load: float, cancel: float, promo_share: float) -> None:
+    """A snapshot reuses a cabin's availability until a sale, a release or a discount change:
+    the stream is byte for byte the one that builds it every time, with discounts switched on
+    and off and cancellations freeing seats."""
+    config = small_settings(seed=seed, flights=3, target_load_factor=load,
+                            booking_cancellation_rate=cancel)
+    lookup = random_discounts(seed, promo_share)
+
+    def stream(kind: type[Simulation]) -> list[bytes]:
+        return [encode(e) for t in kind(config, lookup).run()  # type: ignore[arg-type]
+                for _, e in t.events]
+
+    assert stream(Simulation) == stream(_Uncached)

@@ -31,6 +31,8 @@ class CabinInventory:
     seat_table: list[tuple[str, int, str]]
     free: list[int] = field(default_factory=list)
     seat_index: dict[str, int] = field(default_factory=dict)
+    #: Sales and releases so far: availability changes only with them.
+    changes: int = 0
 
     @classmethod
     def create(cls, layout: CabinLayout, buckets: tuple[Bucket, ...]) -> CabinInventory:
@@ -75,6 +77,7 @@ class CabinInventory:
         taken = self.free[start:start + count]
         del self.free[start:start + count]
         self.sold[code] += count
+        self.changes += 1
         return [self.seat_table[i] for i in taken]
 
     def release(self, code: str, seat_ids: list[str]) -> None:
@@ -86,6 +89,7 @@ class CabinInventory:
                 raise ValueError(f"seat {seat_id} is already free")
             self.free.insert(pos, ordinal)
         self.sold[code] -= len(seat_ids)
+        self.changes += 1
 
 
 @dataclass(slots=True)
