@@ -8,9 +8,10 @@ are switched on and off at random, because that is where overselling would show.
 
 from __future__ import annotations
 
-from airline_core.events import BookingCreated, encode
+from airline_core.events import BookingCreated, CabinAvailability, encode
 from airline_core.ids import derive_id
-from airline_producer.simulation import ActiveDiscount, Simulation
+from airline_producer.inventory import CabinInventory
+from airline_producer.simulation import ActiveDiscount, FlightState, Simulation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from producer_support import check_stream, small_settings, tick_events
@@ -80,7 +81,8 @@ def test_adding_flights_keeps_other_flights_draws() -> None:
 class _Uncached(Simulation):
     """Builds every snapshot's availability afresh (what the shared one must equal)."""
 
-    def _availability(self, state, code, cabin):  # type: ignore[no-untyped-def]
+    def _availability(self, state: FlightState, code: str,
+                      cabin: CabinInventory) -> CabinAvailability:
         state.availability.clear()
         return super()._availability(state, code, cabin)
 
