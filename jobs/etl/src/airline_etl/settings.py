@@ -12,6 +12,10 @@ def _share(value: float) -> str | None:
     return None if 0.0 <= value <= 1.0 else "must be between 0 and 1"
 
 
+def _cap(value: int) -> str | None:
+    return None if value >= 0 else "must be 0 (no cap) or more"
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Where the lake and the warehouse are, and how strict a run is."""
@@ -42,14 +46,14 @@ class Settings:
         "first; the next run continues where it stopped. Bounds the run's memory (0: no cap). "
         "With --full the run empties the warehouse and loads the oldest N; the following "
         "(incremental) runs load the rest",
-        check=lambda v: None if v >= 0 else "must be 0 (no cap) or more")
+        check=_cap)
     max_records_per_run: int = setting(
         "ETL_MAX_RECORDS_PER_RUN", 1_000_000,
         "largest number of lake records one run loads, oldest entries first (at least one "
         "entry; an old day file counts its bytes / 256). Bounds the run's memory: about 1 GiB "
         "per million records on make bench's lake, so the default fits the chart's 2 GiB "
         "limit whatever the lake holds (0: no cap)",
-        check=lambda v: None if v >= 0 else "must be 0 (no cap) or more")
+        check=_cap)
     catch_up: bool = setting(
         "ETL_CATCH_UP", True,
         "while a capped run (ETL_MAX_RECORDS_PER_RUN, ETL_MAX_FILES_PER_RUN) leaves new lake "
