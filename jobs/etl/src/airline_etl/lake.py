@@ -158,10 +158,11 @@ def discover(lake_dir: Path, topics: Iterable[str] = LAKE_TOPICS) -> list[LakeEn
             for path in sorted(old_days.iterdir()):
                 if path.is_file() and _OLD_DAY_FILE.match(path.name):
                     key = path.relative_to(lake_dir).as_posix()
+                    stat = path.stat()
                     entries.append(LakeEntry(
                         key=key, sha256=_sha256_file(path), topic=topic, kind="legacy",
                         files=(DataFile(path=key),), records=None,
-                        mtime_ns=path.stat().st_mtime_ns, size=path.stat().st_size))
+                        mtime_ns=stat.st_mtime_ns, size=stat.st_size))
     return entries
 
 

@@ -80,11 +80,10 @@ class PartitionMerger:
 
     def __init__(self, inputs: int, idle_grace_s: float = 0.0,
                  clock: Callable[[], float] = time.monotonic,
-                 watermarks: dict[int, float] | None = None, hold_s: float = HOLD_S) -> None:
+                 watermarks: dict[int, float] | None = None) -> None:
         start = watermarks or {}
         self._inputs = [_Input(rank, start.get(rank, NEVER)) for rank in range(inputs)]
         self._grace = idle_grace_s
-        self._hold = hold_s
         self._clock = clock
 
     def watermark(self, rank: int) -> float:
@@ -132,7 +131,7 @@ class PartitionMerger:
         inputs = self._inputs
         now = self._clock()
         idle_before = now - self._grace
-        patient_before = now - self._hold
+        patient_before = now - HOLD_S
         coming: dict[int, bool] = {}  # rank -> written records past its end (asked once)
         while True:
             best: Pending | None = None
